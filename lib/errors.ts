@@ -1,0 +1,116 @@
+/**
+ * Every failure the plugin can answer with, in one table (SPEC §7).
+ *
+ * Each entry carries its HTTP status, its fixed message and the RFC 6750
+ * challenge kind, so the `WWW-Authenticate` header is derived from the code
+ * and can never disagree with it.
+ */
+
+type Challenge = 'none' | 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'unavailable'
+
+interface ErrorSpec {
+  readonly statusCode: number
+  readonly message: string
+  readonly challenge: Challenge
+}
+
+const table = {
+  GRIDDY_AUTH_NO_TOKEN: { statusCode: 401, message: 'Authentication credentials were not provided.', challenge: 'none' },
+  GRIDDY_AUTH_BAD_HEADER: { statusCode: 401, message: 'Authorization header must be: Bearer <token>.', challenge: 'invalid_request' },
+  GRIDDY_AUTH_MALFORMED: { statusCode: 401, message: 'Token is malformed.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_ALGORITHM: { statusCode: 401, message: 'Invalid token algorithm.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_UNKNOWN_KEY: { statusCode: 401, message: 'Signing key not found.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_SIGNATURE: { statusCode: 401, message: 'Invalid token signature.', challenge: 'invalid_token' },
+  // Verbatim from the Griddy docs, without a final period.
+  GRIDDY_AUTH_EXPIRED: { statusCode: 401, message: 'Token has expired', challenge: 'invalid_token' },
+  GRIDDY_AUTH_NOT_YET_VALID: { statusCode: 401, message: 'Token is not yet valid.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_MISSING_CLAIM: { statusCode: 401, message: 'Token is missing required claim: %s.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_ISSUER: { statusCode: 401, message: 'Invalid issuer.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_AUDIENCE: { statusCode: 401, message: 'Invalid audience.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_AUTHORIZED_PARTY: { statusCode: 401, message: 'Invalid authorized party.', challenge: 'invalid_token' },
+  GRIDDY_AUTH_FORBIDDEN: { statusCode: 403, message: 'Insufficient permissions.', challenge: 'insufficient_scope' },
+  GRIDDY_AUTH_UNAVAILABLE: { statusCode: 503, message: 'Signing keys are unavailable; try again shortly.', challenge: 'unavailable' }
+} as const satisfies Record<string, ErrorSpec>
+
+/** The stable identifier of a failure: switch on this, never on the message. */
+export type GriddyAuthErrorCode = keyof typeof table
+
+/** Every code the plugin can produce, for exhaustive handling and documentation. */
+export const errorCodes = Object.freeze(Object.keys(table)) as readonly GriddyAuthErrorCode[]
+
+/** What a failure may say beyond its code: the claim, the scope, the wait. */
+export interface ErrorDetails {
+  /** `GRIDDY_AUTH_MISSING_CLAIM`: which claim. */
+  claim?: string
+  /** `GRIDDY_AUTH_FORBIDDEN`: the permissions that were required. */
+  required?: readonly string[]
+  /** `GRIDDY_AUTH_UNAVAILABLE`: seconds until the next JWKS attempt. */
+  retryAfter?: number
+}
+
+/**
+ * A Fastify-style error (`statusCode`, `code`) with the headers the answer
+ * needs. Fastify's default error handler applies `headers`; the plugin also
+ * applies them in an `onError` hook so a custom `setErrorHandler` keeps them.
+ *
+ * @example
+ * app.setErrorHandler((err, request, reply) => {
+ *   if (err instanceof GriddyAuthError) return reply.code(err.statusCode).send({ error: err.code })
+ *   throw err
+ * })
+ */
+export class GriddyAuthError extends Error {
+  readonly code: GriddyAuthErrorCode
+  readonly statusCode: number
+  readonly headers: Readonly<Record<string, string>>
+
+  constructor (code: GriddyAuthErrorCode, message: string, headers: Record<string, string>) {
+    super(message)
+    this.code = code
+    this.statusCode = table[code].statusCode
+    this.headers = headers
+  }
+
+  get name (): string {
+    return 'GriddyAuthError'
+  }
+}
+
+/** RFC 7230 quoted-string, with anything a header cannot carry replaced. */
+function quote (value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return '"' + value.replace(/[\\"]/g, '\\$&').replace(/[^\x20-\x7e]/g, '?') + '"'
+}
+
+/** A failure found by one step of the pipeline, before it becomes an error. */
+export interface Rejection extends ErrorDetails {
+  code: GriddyAuthErrorCode
+}
+
+/**
+ * Builds the error for `code`. `realm` is the configured realm (already
+ * validated at start-up), included in every challenge.
+ */
+export function authError (code: GriddyAuthErrorCode, realm: string | undefined, details: ErrorDetails = {}): GriddyAuthError {
+  const spec: ErrorSpec = table[code]
+  const message = details.claim === undefined ? spec.message : spec.message.replace('%s', details.claim)
+  const params: string[] = realm === undefined ? [] : [`realm=${quote(realm)}`]
+  const headers: Record<string, string> = {}
+
+  switch (spec.challenge) {
+    case 'none':
+      break
+    case 'invalid_request':
+    case 'invalid_token':
+      params.push(`error="${spec.challenge}"`, `error_description=${quote(message)}`)
+      break
+    case 'insufficient_scope':
+      params.push('error="insufficient_scope"', `scope=${quote((details.required ?? []).join(' '))}`)
+      break
+    case 'unavailable':
+      headers['retry-after'] = String(Math.max(1, Math.ceil(details.retryAfter ?? 1)))
+      return new GriddyAuthError(code, message, headers)
+  }
+  headers['www-authenticate'] = params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}`
+  return new GriddyAuthError(code, message, headers)
+}

@@ -1,0 +1,119 @@
+/**
+ * fastify-griddy-auth: the plugin. Wires options, key resolution, the
+ * verification pipeline, the route policy, hooks and decorators; each of
+ * those lives in its own module.
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { resolveOptions, type GriddyAuthOptions } from './options'
+import { createKeyResolver } from './keys'
+import { registerSignatureVerifier } from './signature'
+import { createAuthenticator } from './authenticator'
+import { GriddyAuthError } from './errors'
+import { readBearer } from './bearer'
+import { grants, parseRequirement } from './permissions'
+import { policyOf, withPolicy } from './route-policy'
+import type { AuthContext } from './auth-context'
+import type { GriddyAuthDecorator, PermissionRequirement } from './types'
+
+async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
+  const options = resolveOptions(rawOptions)
+  const keys = createKeyResolver(options, fastify.log)
+  const authenticator = createAuthenticator(options, keys, await registerSignatureVerifier(fastify))
+
+  /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
+  function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
+    const token = readBearer(request.headers.authorization)
+    if (typeof token !== 'string') throw authenticator.error(token.code)
+    return authenticator.authenticate(token)
+  }
+
+  /** One info line per failure: its code and the route pattern, never the token. */
+  function logFailure (request: FastifyRequest, err: unknown): void {
+    if (err instanceof GriddyAuthError) {
+      request.log.info({ code: err.code, route: request.routeOptions.url }, `griddy-auth: ${err.message}`)
+    }
+  }
+
+  function forbidden (required: readonly string[]): GriddyAuthError {
+    return authenticator.error({ code: 'GRIDDY_AUTH_FORBIDDEN', required })
+  }
+
+  const onRequest: onRequestHookHandler = function (request, _reply, done) {
+    const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
+    if (config.url === undefined) return done() // no route matched: the 404 stays a 404
+    const policy = policyOf(config)
+    if (policy.public) return done()
+
+    const admit = (context: AuthContext): void => {
+      request.auth = context
+      if (grants(context.permissions, policy.required)) return done()
+      const err = forbidden(policy.required)
+      logFailure(request, err)
+      done(err)
+    }
+    const refuse = (err: unknown): void => {
+      logFailure(request, err)
+      done(err as Error)
+    }
+    let result: AuthContext | Promise<AuthContext>
+    try {
+      result = authenticateRequest(request)
+    } catch (err) {
+      return refuse(err)
+    }
+    if (result instanceof Promise) result.then(admit, refuse)
+    else admit(result)
+  }
+
+  async function authorize (this: FastifyRequest, permissions?: PermissionRequirement): Promise<AuthContext> {
+    const required = parseRequirement(permissions, 'request.authorize() permissions', false)
+    try {
+      this.auth ??= await authenticateRequest(this)
+      if (!grants(this.auth.permissions, required)) throw forbidden(required)
+      return this.auth
+    } catch (err) {
+      logFailure(this, err)
+      throw err
+    }
+  }
+
+  const decorator: GriddyAuthDecorator = Object.freeze({
+    async verify (token: string): Promise<AuthContext> {
+      if (typeof token !== 'string') throw authenticator.error('GRIDDY_AUTH_MALFORMED')
+      return await authenticator.authenticate(token)
+    }
+  })
+
+  fastify.decorate('griddyAuth', decorator)
+  fastify.decorateRequest('auth', null)
+  fastify.decorateRequest('authorize', authorize)
+  fastify.addHook('onRoute', (route) => {
+    route.config = withPolicy(route.config as Record<PropertyKey, unknown> | undefined, `route "${String(route.method)} ${route.url}"`) as typeof route.config
+  })
+  fastify.addHook('onRequest', onRequest)
+  // Fastify's default error handler applies err.headers; this keeps them for a custom setErrorHandler too.
+  fastify.addHook('onError', (_request, reply, err, done) => {
+    if (err instanceof GriddyAuthError) reply.headers(err.headers)
+    done()
+  })
+}
+
+/**
+ * The plugin. Register it before your routes' plugins; every route of the
+ * context then requires a valid token, unless its config says `public: true`.
+ *
+ * @example
+ * await app.register(griddyAuth, { issuer: 'https://clerk.example.com', audience: 'https://api.example.com' })
+ * app.get('/leagues', { config: { permissions: ['leagues:read'] } }, async (request) => list(request.auth!.userId))
+ */
+export const griddyAuth: FastifyPluginAsync<GriddyAuthOptions> = fp(plugin, {
+  fastify: '5.x',
+  name: 'fastify-griddy-auth'
+})
+
+export default griddyAuth
+export type { GriddyAuthOptions, JWK } from './options'
+export type { AuthContext } from './auth-context'
+export type { Permission, PermissionRegistry, PermissionRequirement, GriddyAuthDecorator } from './types'
+export { GriddyAuthError, errorCodes, type GriddyAuthErrorCode } from './errors'

@@ -1,0 +1,63 @@
+/**
+ * JWK -> signing key. Only keys that can verify RS256 are kept (SPEC §9):
+ * `kty: "RSA"`, `use` absent or `"sig"`, `alg` absent or `"RS256"`,
+ * `key_ops` absent or including `"verify"`, a `kid`, and a modulus of at
+ * least 2048 bits (RFC 7518 §3.3): weaker keys are ignored, not trusted.
+ */
+import { createPublicKey } from 'node:crypto'
+
+export const minModulusBits = 2048
+
+export interface SigningKey {
+  readonly kid: string
+  /** SPKI PEM: the string form lets @fastify/jwt reuse one verifier per key. */
+  readonly pem: string
+  /** Set when a later fetch of the key set no longer carries this key. */
+  revoked: boolean
+}
+
+function usable (jwk: Record<string, unknown>): boolean {
+  const { kty, use, alg, kid, n, e } = jwk
+  const ops = jwk.key_ops
+  return kty === 'RSA' &&
+    (use === undefined || use === 'sig') &&
+    (alg === undefined || alg === 'RS256') &&
+    (ops === undefined || (Array.isArray(ops) && ops.includes('verify'))) &&
+    typeof kid === 'string' && kid.length > 0 &&
+    typeof n === 'string' && typeof e === 'string'
+}
+
+export function toSigningKey (jwk: unknown): SigningKey | undefined {
+  if (jwk === null || typeof jwk !== 'object' || !usable(jwk as Record<string, unknown>)) return undefined
+  const { kid, n, e } = jwk as { kid: string, n: string, e: string }
+  try {
+    const key = createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' })
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < minModulusBits) return undefined
+    return { kid, pem: key.export({ type: 'spki', format: 'pem' }) as string, revoked: false }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The usable keys of a JSON key set by `kid` (the first of duplicates wins),
+ * or undefined when `value` is not a key set at all. `previous` keys whose
+ * material is unchanged are kept as they are, so the tokens they verified
+ * stay cached; the others are marked revoked.
+ */
+export function toKeyMap (value: unknown, previous?: ReadonlyMap<string, SigningKey>): Map<string, SigningKey> | undefined {
+  if (value === null || typeof value !== 'object' || !Array.isArray((value as { keys?: unknown }).keys)) return undefined
+  const keys = new Map<string, SigningKey>()
+  for (const jwk of (value as { keys: unknown[] }).keys) {
+    const key = toSigningKey(jwk)
+    if (key === undefined || keys.has(key.kid)) continue
+    const known = previous?.get(key.kid)
+    keys.set(key.kid, known !== undefined && known.pem === key.pem ? known : key)
+  }
+  if (previous !== undefined) {
+    for (const [kid, old] of previous) {
+      if (keys.get(kid) !== old) old.revoked = true
+    }
+  }
+  return keys
+}

@@ -1,0 +1,53 @@
+/**
+ * Which key verifies a token. The JWKS location comes from configuration
+ * only (SPEC §9): a static set, `jwksUrl`, or the well-known URL of a
+ * configured issuer. Headers that point elsewhere (`jku`, `x5u`, `jwk`,
+ * `x5c`) are never read, and a `kid` is only ever a map key.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Rejection } from './errors'
+import type { ResolvedOptions } from './options'
+import { toKeyMap, type SigningKey } from './jwk'
+import { RemoteKeySet, type KeyLookup } from './key-set'
+
+export interface KeyResolver {
+  /** `unverifiedIss` only selects an issuer's key set when no `jwksUrl`/`jwks` is configured. */
+  lookup (kid: string, unverifiedIss: unknown): KeyLookup | Promise<KeyLookup>
+}
+
+const unknownKey: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_UNKNOWN_KEY' })
+const badIssuer: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_ISSUER' })
+
+/** The JWKS URL of an issuer: its well-known path, without doubling a trailing slash. */
+export function wellKnownJwksUrl (issuer: string): string {
+  return issuer.replace(/\/$/, '') + '/.well-known/jwks.json'
+}
+
+export function createKeyResolver (options: ResolvedOptions, log: FastifyBaseLogger): KeyResolver {
+  const timings = { ttl: options.jwksCacheTtl, cooldown: options.jwksCooldown, timeout: options.jwksTimeout }
+
+  if (options.jwks !== undefined) {
+    const keys = toKeyMap(options.jwks) as Map<string, SigningKey>
+    if (keys.size === 0) {
+      throw new TypeError('fastify-griddy-auth: option "jwks" holds no usable key (RSA, use "sig", alg RS256, a kid, at least 2048 bits)')
+    }
+    return { lookup: (kid) => keys.get(kid) ?? unknownKey }
+  }
+
+  if (options.jwksUrl !== undefined) {
+    const set = new RemoteKeySet(options.jwksUrl, timings, log)
+    return { lookup: (kid) => set.lookup(kid) }
+  }
+
+  const byIssuer = new Map<string, RemoteKeySet>()
+  for (const issuer of options.issuers) {
+    byIssuer.set(issuer, new RemoteKeySet(wellKnownJwksUrl(issuer), timings, log))
+  }
+  return {
+    lookup (kid, unverifiedIss) {
+      // Only configured issuers have a key set: nothing is fetched for any other.
+      const set = typeof unverifiedIss === 'string' ? byIssuer.get(unverifiedIss) : undefined
+      return set === undefined ? badIssuer : set.lookup(kid)
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The typings users see, by module augmentation of Fastify: route
+ * `config.permissions` / `config.public`, `request.auth`,
+ * `request.authorize()` and `fastify.griddyAuth`. Every added config key
+ * is optional: a required one would break every route of every app.
+ */
+import type { AuthContext } from './auth-context'
+
+/**
+ * Declare your permission names here to have them checked at compile time
+ * in `config.permissions` and `request.authorize()`:
+ *
+ * @example
+ * declare module 'fastify-griddy-auth' {
+ *   interface PermissionRegistry {
+ *     'leagues:read': true
+ *     'leagues:write': true
+ *   }
+ * }
+ *
+ * Without a declaration, any string is accepted.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
+export interface PermissionRegistry {}
+
+/** A permission name: any string, or one of the declared names once `PermissionRegistry` is augmented. */
+export type Permission = [keyof PermissionRegistry] extends [never] ? string : Extract<keyof PermissionRegistry, string>
+
+/** What a route may require: one permission or all of a list. */
+export type PermissionRequirement = Permission | readonly Permission[]
+
+/** `fastify.griddyAuth`: verification outside an HTTP request (WebSocket upgrade, queue consumers). */
+export interface GriddyAuthDecorator {
+  /** Verifies a bare token exactly as the hook does (no permission check); rejects with a GriddyAuthError. */
+  verify (token: string): Promise<AuthContext>
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Permissions the caller's token must all carry. */
+    permissions?: PermissionRequirement
+    /** `true`: no authentication on this route (a token, if sent, is ignored). */
+    public?: boolean
+  }
+
+  interface FastifyRequest {
+    /** The authenticated caller; `null` on public routes until `authorize()` is called. */
+    auth: AuthContext | null
+    /**
+     * Authenticates the request if not done yet, then checks `permissions`.
+     * Rejects with a GriddyAuthError (401, 403 or 503).
+     *
+     * @example
+     * if (league.private) await request.authorize('leagues:admin')
+     */
+    authorize (permissions?: PermissionRequirement): Promise<AuthContext>
+  }
+
+  interface FastifyInstance {
+    griddyAuth: GriddyAuthDecorator
+  }
+}
