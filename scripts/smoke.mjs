@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// Packaging smoke test. Run after `npm run build`:
+//
+//   node scripts/smoke.mjs
+//
+// Packs the package with `npm pack` (so "files" is exercised too), unpacks it
+// into <tmp>/node_modules/fastify-griddy-auth next to symlinks of its runtime
+// dependencies, and checks, as a consumer would see it:
+//   - runtime: require() and import of "fastify-griddy-auth" and
+//     "fastify-griddy-auth/testing" on this Node version (default + named
+//     exports are the same functions, CJS and ESM share one instance);
+//   - types: a consumer project type-checks under moduleResolution
+//     node16, nodenext, bundler and node10.
+// Exits non-zero on any failure. Output is "ok"/"not ok" lines.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const require = createRequire(import.meta.url)
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+const NAME = pkg.name
+const keep = process.argv.includes('--keep')
+
+let passed = 0
+let failed = 0
+function check (name, fn) {
+  try {
+    fn()
+    passed++
+    console.log(`ok - ${name}`)
+  } catch (err) {
+    failed++
+    console.log(`not ok - ${name}`)
+    const text = err.stdout || err.stderr ? `${err.stdout || ''}${err.stderr || ''}` : String(err.stack || err)
+    console.log(text.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'))
+  }
+}
+
+if (!existsSync(join(root, 'dist', 'index.js'))) {
+  console.error('smoke: dist/ is missing, run `npm run build` first')
+  process.exit(1)
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'griddy-smoke-'))
+const nm = join(tmp, 'node_modules')
+const dest = join(nm, NAME)
+mkdirSync(dest, { recursive: true })
+
+// 1. pack + unpack (prepack is skipped: dist/ is already built)
+const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], {
+  cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']
+}))
+execFileSync('tar', ['-xzf', join(tmp, packed[0].filename), '-C', dest, '--strip-components=1'])
+
+// 2. link runtime deps (+ what the type checks need) from this repo's node_modules
+for (const dep of [...Object.keys(pkg.dependencies || {}), '@types/node']) {
+  const link = join(nm, dep)
+  mkdirSync(dirname(link), { recursive: true })
+  symlinkSync(join(root, 'node_modules', dep), link, 'dir')
+}
+writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'smoke-consumer', private: true }))
+
+const node = (file, src) => {
+  writeFileSync(join(tmp, file), src)
+  return execFileSync(process.execPath, [file], { cwd: tmp, encoding: 'utf8', stdio: 'pipe' })
+}
+
+// 3. runtime
+check('packed files include dist entry points', () => {
+  const files = new Set(packed[0].files.map((f) => f.path))
+  for (const f of Object.values(pkg.exports).flatMap((e) => typeof e === 'string' ? [e] : Object.values(e).flatMap((c) => Object.values(c)))) {
+    if (!files.has(f.replace(/^\.\//, ''))) throw new Error(`${f} is not in the tarball`)
+  }
+})
+
+check('require() main and testing entry', () => node('cjs.cjs', `
+const assert = require('node:assert/strict')
+const plugin = require('${NAME}')
+assert.equal(typeof plugin, 'function', 'require() returns the plugin function')
+assert.equal(plugin.default, plugin, 'require().default is the plugin')
+assert.equal(plugin.griddyAuth, plugin, 'require().griddyAuth is the plugin')
+const testing = require('${NAME}/testing')
+assert.equal(typeof testing.createTestIssuer, 'function', 'testing.createTestIssuer')
+`))
+
+check('import main and testing entry', () => node('esm.mjs', `
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+import griddyAuth, { griddyAuth as named } from '${NAME}'
+import * as ns from '${NAME}'
+import { createTestIssuer } from '${NAME}/testing'
+import * as testingNs from '${NAME}/testing'
+const require = createRequire(import.meta.url)
+assert.equal(typeof griddyAuth, 'function', 'default import is the plugin function')
+assert.equal(named, griddyAuth, 'named griddyAuth === default')
+assert.equal(require('${NAME}'), griddyAuth, 'CJS and ESM share one instance')
+assert.equal(typeof createTestIssuer, 'function', 'createTestIssuer')
+const cjs = require('${NAME}')
+const raw = require('./node_modules/${NAME}/dist/index.js')
+const esmNames = Object.keys(ns).filter((k) => k !== 'default').sort()
+const rawNames = Object.keys(raw).filter((k) => k !== 'default').sort()
+assert.deepEqual(esmNames, rawNames, 'ESM wrapper exposes every named export')
+for (const k of esmNames) assert.equal(cjs[k], ns[k], 'require().' + k + ' === import { ' + k + ' }')
+const t = require('${NAME}/testing')
+assert.deepEqual(Object.keys(testingNs).sort(), Object.keys(t).sort(), 'testing: same names')
+for (const k of Object.keys(t)) assert.equal(testingNs[k], t[k], 'testing.' + k + ' same instance')
+`))
+
+// 4. types, as a TS consumer sees them
+const esmSrc = `
+import griddyAuth, { griddyAuth as named } from '${NAME}'
+import type { GriddyAuthOptions, AuthContext } from '${NAME}'
+import { createTestIssuer } from '${NAME}/testing'
+import Fastify from 'fastify'
+const same: typeof named = griddyAuth
+const back: typeof griddyAuth = named
+const app = Fastify()
+app.register(griddyAuth, {} as GriddyAuthOptions)
+const ctx = {} as AuthContext | undefined
+export { same, back, ctx, createTestIssuer }
+`
+const cjsSrc = `
+import pkg = require('${NAME}')
+import testing = require('${NAME}/testing')
+import Fastify from 'fastify'
+const app = Fastify()
+app.register(pkg.default, {} as pkg.GriddyAuthOptions)
+app.register(pkg.griddyAuth, {} as pkg.GriddyAuthOptions)
+export const f = testing.createTestIssuer
+`
+writeFileSync(join(tmp, 'esm.mts'), esmSrc)
+writeFileSync(join(tmp, 'import-from-cjs.cts'), esmSrc)
+writeFileSync(join(tmp, 'require.cts'), cjsSrc)
+writeFileSync(join(tmp, 'bundler.ts'), esmSrc)
+writeFileSync(join(tmp, 'node10.ts'), esmSrc)
+
+const tsc = require.resolve('typescript/bin/tsc')
+const modes = {
+  node16: { module: 'node16', moduleResolution: 'node16', files: ['esm.mts', 'import-from-cjs.cts', 'require.cts'] },
+  nodenext: { module: 'nodenext', moduleResolution: 'nodenext', files: ['esm.mts', 'import-from-cjs.cts', 'require.cts'] },
+  bundler: { module: 'esnext', moduleResolution: 'bundler', files: ['bundler.ts'] },
+  node10: { module: 'commonjs', moduleResolution: 'node10', files: ['node10.ts'] }
+}
+for (const [mode, { files, ...opts }] of Object.entries(modes)) {
+  check(`types resolve with moduleResolution ${mode}`, () => {
+    const cfg = `tsconfig.${mode}.json`
+    writeFileSync(join(tmp, cfg), JSON.stringify({
+      compilerOptions: { ...opts, target: 'es2022', strict: true, noEmit: true, esModuleInterop: true, skipLibCheck: true, types: ['node'] },
+      files
+    }))
+    const r = spawnSync(process.execPath, [tsc, '-p', cfg], { cwd: tmp, encoding: 'utf8' })
+    if (r.status !== 0) throw Object.assign(new Error(`tsc ${mode} failed`), { stdout: r.stdout, stderr: r.stderr })
+  })
+}
+
+if (keep) console.log(`# kept ${tmp}`)
+else rmSync(tmp, { recursive: true, force: true })
+console.log(`# smoke: ${passed} ok, ${failed} not ok`)
+process.exitCode = failed ? 1 : 0
