@@ -1,8 +1,9 @@
 /**
  * JWK -> signing key. Only keys that can verify RS256 are kept (SPEC §9):
  * `kty: "RSA"`, `use` absent or `"sig"`, `alg` absent or `"RS256"`,
- * `key_ops` absent or including `"verify"`, a `kid`, and a modulus of at
- * least 2048 bits (RFC 7518 §3.3): weaker keys are ignored, not trusted.
+ * `key_ops` absent or including `"verify"`, a `kid`, a modulus of at
+ * least 2048 bits (RFC 7518 §3.3) and an odd public exponent of at least 3:
+ * weaker or broken keys are ignored, not trusted.
  */
 import { createPublicKey } from 'node:crypto'
 
@@ -32,11 +33,18 @@ export function toSigningKey (jwk: unknown): SigningKey | undefined {
   const { kid, n, e } = jwk as { kid: string, n: string, e: string }
   try {
     const key = createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' })
-    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < minModulusBits) return undefined
+    // Always set for an RSA key (Node >= 15.7).
+    const { modulusLength, publicExponent } = key.asymmetricKeyDetails as { modulusLength: number, publicExponent: bigint }
+    if (modulusLength < minModulusBits) return undefined
+    // OpenSSL takes any exponent: with e = 1 anyone forges a signature (s = EM); e = 0 or an even e is no RSA key.
+    if (publicExponent < BigInt(3) || publicExponent % BigInt(2) === BigInt(0)) return undefined
     return { kid, pem: key.export({ type: 'spki', format: 'pem' }) as string, revoked: false }
+  /* c8 ignore start -- Node 20 builds a key from any base64url strings (garbage decodes to a short or
+     zero number, refused above); kept in case a later Node refuses some instead */
   } catch {
     return undefined
   }
+  /* c8 ignore stop */
 }
 
 /**

@@ -54,7 +54,9 @@ export class RemoteKeySet {
     const key = this.keys.get(kid)
     if (key !== undefined) {
       if (now - this.fetchedAt >= this.timings.ttl && this.inflight === undefined && now >= this.retryAt) {
-        void this.refresh() // the known key answers now; the outcome is recorded for later requests
+        // The known key answers now; the outcome is recorded for later requests (refresh never rejects).
+        // eslint-disable-next-line no-void
+        void this.refresh()
       }
       return key
     }
@@ -62,7 +64,8 @@ export class RemoteKeySet {
     if (this.attempted) {
       if (this.failing) {
         if (now < this.retryAt) return this.unavailable(now)
-      } else if (now - this.missRefetchAt < this.timings.cooldown && now - this.fetchedAt < this.timings.ttl) {
+      } else if (now - this.missRefetchAt < this.timings.cooldown) {
+        // However stale the set is: else a short jwksCacheTtl would let a flood of random kids refetch once per ttl.
         return unknownKey
       }
       this.missRefetchAt = now

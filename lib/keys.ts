@@ -39,9 +39,15 @@ export function createKeyResolver (options: ResolvedOptions, log: FastifyBaseLog
     return { lookup: (kid) => set.lookup(kid) }
   }
 
+  // One key set per URL (SPEC §9: cooldown, back-off and health are per JWKS URL),
+  // even when two configured issuers differ only by a trailing slash.
+  const byUrl = new Map<string, RemoteKeySet>()
   const byIssuer = new Map<string, RemoteKeySet>()
   for (const issuer of options.issuers) {
-    byIssuer.set(issuer, new RemoteKeySet(wellKnownJwksUrl(issuer), timings, log))
+    const url = wellKnownJwksUrl(issuer)
+    const set = byUrl.get(url) ?? new RemoteKeySet(url, timings, log)
+    byUrl.set(url, set)
+    byIssuer.set(issuer, set)
   }
   return {
     lookup (kid, unverifiedIss) {
