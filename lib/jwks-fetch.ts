@@ -38,12 +38,15 @@ async function readLimited (body: ReadableStream<Uint8Array>): Promise<Buffer> {
   }
 }
 
-/** The parsed JSON body of `url`, or a JwksFetchError saying briefly why not. */
+/**
+ * The parsed JSON body of `url`, or a JwksFetchError saying briefly why not.
+ * `timeoutMs` 0 means no timeout, as for Node's own timeouts.
+ */
 export async function fetchJson (url: string, timeoutMs: number): Promise<unknown> {
   let text: string
   try {
     const response = await fetch(url, {
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null,
       headers: { accept: 'application/json' }
     })
     if (!response.ok) {

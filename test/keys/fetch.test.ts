@@ -191,3 +191,11 @@ t.test('fetchJson', async (t) => {
     t.equal((await reason(`http://user:pass@127.0.0.1:${new URL(idp.url).port}/`)).message, 'network error (TypeError)')
   })
 })
+
+t.test('jwksTimeout: 0 means no timeout (as for Node\'s own timeouts), not an immediate abort', async (t) => {
+  const { issuer, idp, app } = await setupRemote(t, { jwksTimeout: 0 })
+  idp.set('slow', { delayMs: 300 })
+  const res = await call(app, issuer.sign({ sub: 'patient' }))
+  t.equal(res.statusCode, 200, 'a slow provider is waited for')
+  t.equal(idp.hits(), 1)
+})

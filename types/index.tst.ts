@@ -1,0 +1,84 @@
+/**
+ * Type tests: what a user's TypeScript project sees, with no casts.
+ * Run by tstyche in `npm test`.
+ */
+import Fastify, { type FastifyRequest } from 'fastify'
+import { expect, test } from 'tstyche'
+import griddyAuth, {
+  griddyAuth as named,
+  GriddyAuthError,
+  errorCodes,
+  type AuthContext,
+  type GriddyAuthErrorCode,
+  type GriddyAuthOptions
+} from '../lib/index'
+import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
+
+const app = Fastify()
+
+test('the default and the named export are the same plugin', () => {
+  expect(named).type.toBe(griddyAuth)
+  expect(app.register).type.toBeCallableWith(griddyAuth, { issuer: 'https://a', audience: 'b' })
+})
+
+test('options are typed: required issuer and audience, known option names only', () => {
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ issuer: ['https://a', 'https://b'], audience: 'api', cache: false as const })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ audience: 'api' })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ issuer: 'https://a', audience: 'api', jwksTimeout: '5s' })
+  expect(app.register).type.not.toBeCallableWith(griddyAuth, { issuer: 'https://a' })
+})
+
+test('route config accepts permissions and public, and rejects wrong shapes', () => {
+  expect(app.get).type.toBeCallableWith('/a', { config: { permissions: 'leagues:read' } }, async () => 'ok')
+  expect(app.get).type.toBeCallableWith('/a', { config: { permissions: ['leagues:read', 'leagues:write'] } }, async () => 'ok')
+  expect(app.get).type.toBeCallableWith('/a', { config: { public: true } }, async () => 'ok')
+  expect(app.get).type.toBeCallableWith('/a', async () => 'ok')
+  expect(app.get).type.not.toBeCallableWith('/a', { config: { permissions: 42 } }, async () => 'ok')
+  expect(app.get).type.not.toBeCallableWith('/a', { config: { public: 'yes' } }, async () => 'ok')
+})
+
+test('request.auth and request.authorize are typed on every request', () => {
+  app.get('/me', { config: { permissions: ['me:read'] } }, async (request) => {
+    expect(request.auth).type.toBe<AuthContext | null>()
+    const context = await request.authorize('leagues:admin')
+    expect(context).type.toBe<AuthContext>()
+    expect(context.userId).type.toBe<string>()
+    expect(context.sessionId).type.toBe<string | undefined>()
+    expect(context.permissions).type.toBe<readonly string[]>()
+    expect(context.claims).type.toBe<Readonly<Record<string, unknown>>>()
+    return context.userId
+  })
+  expect<FastifyRequest['authorize']>().type.toBeCallableWith()
+  expect<FastifyRequest['authorize']>().type.toBeCallableWith(['a', 'b'])
+  expect<FastifyRequest['authorize']>().type.not.toBeCallableWith(1)
+})
+
+test('AuthContext is read-only', () => {
+  const context = {} as AuthContext
+  // @ts-expect-error Cannot assign to 'userId' -- a handler cannot change who the caller is
+  context.userId = 'x'
+  // @ts-expect-error Property 'push' does not exist -- nor grant itself a permission
+  context.permissions.push('admin')
+})
+
+test('fastify.griddyAuth.verify verifies a bare token', () => {
+  expect(app.griddyAuth.verify('token')).type.toBe<Promise<AuthContext>>()
+  expect(app.griddyAuth.verify).type.not.toBeCallableWith(42)
+})
+
+test('errors have a stable code union', () => {
+  const err = new GriddyAuthError('GRIDDY_AUTH_EXPIRED', 'Token has expired', {})
+  expect(err.code).type.toBe<GriddyAuthErrorCode>()
+  expect(err.statusCode).type.toBe<number>()
+  expect<'GRIDDY_AUTH_EXPIRED'>().type.toBeAssignableTo<GriddyAuthErrorCode>()
+  expect<'GRIDDY_AUTH_NOPE'>().type.not.toBeAssignableTo<GriddyAuthErrorCode>()
+  expect(errorCodes).type.toBe<readonly GriddyAuthErrorCode[]>()
+})
+
+test('the testing kit is typed', async () => {
+  const issuer = await createTestIssuer({ issuer: 'https://test.local', audience: 'api' })
+  expect(issuer).type.toBe<TestIssuer>()
+  expect(issuer.pluginOptions).type.toBeAssignableTo<GriddyAuthOptions>()
+  expect(issuer.sign({ sub: 'user_1' }, { expiresIn: -10, alg: 'none', kid: null })).type.toBe<string>()
+  expect(issuer.sign).type.not.toBeCallableWith({ sub: 'u' }, { expiresIn: '1h' })
+})
