@@ -1,0 +1,559 @@
+#!/usr/bin/env node
+// The benchmark of fastify-griddy-auth: `npm run bench [-- options]`. See bench/README.md.
+//
+//   --rounds N        interleaved rounds (default 5; --quick: 1)
+//   --duration S      whole seconds per server x scenario per round (default 3; --quick: 2)
+//   --warmup S        warm-up seconds per server x scenario, before round 1 (default 1)
+//   --connections C   concurrent connections (default 50)
+//   --tokens N        distinct valid (and invalid) tokens in the fixture files (default 100000)
+//   --mem-tokens N    distinct tokens for the memory test (default 100000; --quick: 30000; 0 skips it)
+//   --tool wrk|autocannon   force a load generator (default: wrk when installed)
+//   --quick           a ~1 minute run
+//   --profile         instead of the benchmark: CPU profiles of the plugin server under hot, cold, invalid
+//   --profile-duration S   seconds of load per profile (default 10)
+import { execFileSync, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import { cpus as osCpus, loadavg } from 'node:os'
+import { join, relative } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  PUBLIC_ROUTE, ROUTE, benchDir, fmt, median, newestMtime, oldestMtime, pinSelf, pinned, planCpus,
+  resultsDir, rootDir, run, sleep, which
+} from './lib/common.mjs'
+import { ensureFixtures, fixtureFiles } from './lib/fixtures.mjs'
+import { startLoad } from './lib/load.mjs'
+import { delta, startServer } from './lib/servers.mjs'
+import { summarize, toMarkdown } from './profile-top.mjs'
+
+const { values: argv } = parseArgs({
+  options: {
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    tokens: { type: 'string', default: '100000' },
+    'mem-tokens': { type: 'string' },
+    tool: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    'profile-duration': { type: 'string', default: '10' }
+  }
+})
+const quick = argv.quick
+const cfg = {
+  rounds: Number(argv.rounds ?? (quick ? 1 : 5)),
+  duration: Number(argv.duration ?? (quick ? 2 : 3)),
+  warmup: Number(argv.warmup ?? 1),
+  connections: Number(argv.connections),
+  tokens: Number(argv.tokens),
+  memTokens: Number(argv['mem-tokens'] ?? (quick ? 30000 : 100000)),
+  profileDuration: Number(argv['profile-duration'])
+}
+for (const [name, value] of Object.entries(cfg)) {
+  if (!Number.isFinite(value) || value < 0) throw new Error(`bench: --${name} must be a non-negative number`)
+}
+cfg.memTokens = Math.min(cfg.memTokens, cfg.tokens)
+// wrk takes whole seconds
+cfg.duration = Math.max(1, Math.round(cfg.duration))
+cfg.warmup = Math.round(cfg.warmup)
+cfg.profileDuration = Math.max(1, Math.round(cfg.profileDuration))
+
+const SERVERS = ['bare', 'plugin', 'jwks']
+const SERVER_LABEL = { bare: 'bare Fastify', plugin: 'fastify-griddy-auth', jwks: 'fastify-jwt-jwks' }
+const SCENARIOS = ['hot', 'cold', 'invalid', 'public']
+const SCENARIO_LABEL = {
+  hot: 'hot (one token reused)',
+  cold: 'cold (every token new)',
+  invalid: 'invalid (bad signatures)',
+  public: 'public route (no token)'
+}
+// expected status class per server x scenario: 'ok' (all 2xx) or 'error' (all 4xx)
+const expectErrors = (server, scenario) => scenario === 'invalid' && server !== 'bare'
+
+const warnings = []
+const log = (...args) => console.error(...args)
+const warn = (msg) => {
+  warnings.push(msg)
+  log(`WARNING: ${msg}`)
+}
+
+// ---------------------------------------------------------------- setup
+
+/** Builds dist/ if missing or older than lib/, then snapshots it (a parallel `npm run build` must not pull it away mid-run). */
+function preparePackage () {
+  const dist = join(rootDir, 'dist')
+  const libNewest = newestMtime(join(rootDir, 'lib'), (name) => name.endsWith('.ts'))
+  const needBuild = !existsSync(join(dist, 'index.cjs')) || !existsSync(join(dist, 'testing', 'index.cjs')) || oldestMtime(dist) < libNewest
+  if (needBuild) {
+    log('bench: dist/ is missing or older than lib/: npm run build')
+    const res = spawnSync('npm', ['run', 'build'], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit'] })
+    if (res.status !== 0) throw new Error('bench: npm run build failed')
+  }
+  const snapshot = join(resultsDir, 'dist-snapshot')
+  rmSync(snapshot, { recursive: true, force: true })
+  mkdirSync(resultsDir, { recursive: true })
+  cpSync(dist, snapshot, { recursive: true })
+  return { pluginPath: join(snapshot, 'index.cjs'), built: needBuild }
+}
+
+function gitDescribe () {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: rootDir, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: rootDir, encoding: 'utf8' }).trim() !== ''
+    return `${commit}${dirty ? ' (lib/ has uncommitted changes)' : ''}`
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** The JWKS endpoint, served by this (orchestrating) process: every server fetches the same key set from it. */
+async function startJwks (jwks) {
+  let requests = 0
+  const body = JSON.stringify(jwks)
+  const server = createServer((req, res) => {
+    if (req.url !== '/.well-known/jwks.json') return res.writeHead(404).end()
+    requests++
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body)
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${server.address().port}/.well-known/jwks.json`,
+    get requests () { return requests },
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections()
+      server.close(resolve)
+    })
+  }
+}
+
+function scenarioTarget (scenario, port, offset = 0, limit = 0) {
+  switch (scenario) {
+    case 'hot': return { port, path: ROUTE, tokenFile: fixtureFiles.hot, offset: 0 }
+    case 'cold': return { port, path: ROUTE, tokenFile: fixtureFiles.cold, offset, limit }
+    case 'invalid': return { port, path: ROUTE, tokenFile: fixtureFiles.invalid, offset }
+    case 'public': return { port, path: PUBLIC_ROUTE, tokenFile: null, offset: 0 }
+  }
+  throw new Error(`unknown scenario ${scenario}`)
+}
+
+/** One request per server x scenario: the servers answer as the benchmark expects (200s, and 401 for invalid). */
+async function smokeCheck (servers) {
+  const hot = readFileSync(fixtureFiles.hot, 'utf8').trim()
+  const invalid = readFileSync(fixtureFiles.invalid, 'utf8').slice(0, 4096).split('\n')[0]
+  for (const [kind, server] of Object.entries(servers)) {
+    const base = `http://127.0.0.1:${server.port}`
+    const checks = [
+      ['hot', ROUTE, hot, 200],
+      ['invalid', ROUTE, invalid, kind === 'bare' ? 200 : 401],
+      ['public', PUBLIC_ROUTE, null, 200]
+    ]
+    for (const [name, path, token, want] of checks) {
+      const res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+      const text = await res.text()
+      if (res.status !== want) throw new Error(`bench: ${kind} ${name}: expected ${want}, got ${res.status} ${text}`)
+    }
+  }
+}
+
+// ---------------------------------------------------------------- measuring
+
+/** Ticks of one core from /proc/stat: { busy, total }, or null when unavailable. */
+function coreTicks (cpu) {
+  if (cpu === null || !/^\d+$/.test(cpu)) return null
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `))
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number)
+    const busy = user + nice + system + irq + softirq + steal
+    return { busy, total: busy + idle + iowait }
+  } catch {
+    return null
+  }
+}
+
+/** Runs one load against one server; returns load + server-side figures for the window. */
+async function measure (server, scenario, target, load, serverCpus) {
+  const before = await server.stats()
+  const coreBefore = coreTicks(serverCpus)
+  const { done } = startLoad(target, load)
+  const result = await done
+  const coreAfter = coreTicks(serverCpus)
+  const after = await server.stats()
+  const d = delta(before, after)
+  // How busy the server's core was (by anyone) while it was measured: ~100% means
+  // the server had work queued all the time, so the load generator kept up.
+  const coreBusy = coreBefore && coreAfter ? (coreAfter.busy - coreBefore.busy) / (coreAfter.total - coreBefore.total) : NaN
+  return {
+    ...result,
+    wallStartNs: before.wallNs,
+    wallEndNs: after.wallNs,
+    coreBusy,
+    cpuSec: d.cpuSec,
+    serverRequests: d.requests,
+    cpuUsPerReq: 1e6 * d.cpuSec / d.requests,
+    serverUtil: d.cpuSec / result.windowSec,
+    loadUtil: result.loadCpuSec / result.windowSec,
+    verifPerReq: d.verifications / d.requests,
+    rss: after.rss
+  }
+}
+
+async function rsaBench (cpus, seconds) {
+  const [cmd, args] = pinned(cpus, process.execPath, [join(benchDir, 'rsa-verify.mjs'), String(seconds), fixtureFiles.hot, fixtureFiles.key])
+  const res = await run(cmd, args)
+  const line = res.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '))
+  if (line === undefined) throw new Error(`rsa-verify failed: ${res.stderr}`)
+  const r = JSON.parse(line.slice('BENCH_JSON '.length))
+  return { rps: r.verifications / r.wallSec, cpuUsPerVerify: 1e6 * r.cpuSec / r.verifications, util: r.cpuSec / r.wallSec }
+}
+
+/** RSS of a fresh plugin server before and after `count` distinct valid tokens (default cache: 1000 entries). */
+async function memoryTest (common, load, count) {
+  const server = await startServer('plugin', { ...common, nodeArgs: ['--expose-gc'] })
+  try {
+    // warm up with the hot token, so the growth measured is the cold path's, not start-up's
+    await startLoad(scenarioTarget('hot', server.port), { ...load, duration: 1 }).done
+    const before = await server.gc()
+    // + threads: wrk calls request() once on its first thread to check the script, and drops that request
+    const { child, done } = startLoad(scenarioTarget('cold', server.port, 0, count + load.threads), { ...load, duration: 600 })
+    // Past its share of tokens, wrk repeats its last one (a cache hit): done when the
+    // server has verified them all, i.e. when verifications stop growing.
+    const deadline = Date.now() + 300_000
+    let peakRss = before.rss
+    let stats = before
+    let last = -1
+    let stableSince = Date.now()
+    const checkpoints = [] // RSS as the token count passes each quarter: flat means bounded
+    while (Date.now() < deadline) {
+      await sleep(100)
+      stats = await server.stats()
+      peakRss = Math.max(peakRss, stats.rss)
+      const verified = stats.verifications - before.verifications
+      if (verified >= (checkpoints.length + 1) * count / 4) checkpoints.push({ tokens: verified, rssMb: stats.rss / 2 ** 20 })
+      if (verified >= count) break
+      if (verified !== last) {
+        last = verified
+        stableSince = Date.now()
+      } else if (verified > 0 && Date.now() - stableSince > 1000) {
+        break
+      }
+    }
+    child.kill('SIGINT')
+    const result = await done
+    const afterRaw = await server.stats()
+    const afterGc = await server.gc()
+    return {
+      tokens: afterRaw.verifications - before.verifications,
+      requests: result.requests,
+      non2xx: result.non2xx,
+      checkpoints,
+      rssBeforeMb: before.rss / 2 ** 20,
+      rssAfterMb: afterRaw.rss / 2 ** 20,
+      rssPeakMb: Math.max(peakRss, afterRaw.rss) / 2 ** 20,
+      rssAfterGcMb: afterGc.rss / 2 ** 20,
+      heapBeforeMb: before.heapUsed / 2 ** 20,
+      heapAfterGcMb: afterGc.heapUsed / 2 ** 20
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+/** ' (lo–hi)' of finite values, or '' for fewer than two. */
+function range (values) {
+  const v = values.filter(Number.isFinite)
+  return v.length < 2 ? '' : ` (${fmt(Math.min(...v), 2)}–${fmt(Math.max(...v), 2)})`
+}
+
+function buildReport (ctx) {
+  const { samples, rsa, memory, env } = ctx
+  const rounds = cfg.rounds
+  const get = (server, scenario) => samples.filter((s) => s.server === server && s.scenario === scenario)
+  const bareOf = (scenario, round) => samples.find((s) => s.server === 'bare' && s.scenario === scenario && s.round === round)
+  const rsaOf = (round) => rsa.find((r) => r.round === round)
+
+  // composite cold limit per round: bare's cold request plus one RSA verification
+  const composite = []
+  for (let round = 0; round < rounds; round++) {
+    const bare = bareOf('cold', round)
+    const r = rsaOf(round)
+    if (bare && r) composite.push({ round, rps: 1 / (1 / bare.rps + 1 / r.rps), cpuUs: bare.cpuUsPerReq + r.cpuUsPerVerify })
+  }
+  const compositeRps = median(composite.map((c) => c.rps))
+  const compositeCpu = median(composite.map((c) => c.cpuUs))
+
+  const rows = []
+  for (const scenario of SCENARIOS) {
+    for (const server of SERVERS) {
+      const list = get(server, scenario)
+      if (list.length === 0) continue
+      const ratio = (fn) => median(list.map((s) => {
+        const bare = bareOf(scenario, s.round)
+        return bare ? fn(s, bare) : NaN
+      }))
+      const vsComposite = (fn) => median(list.map((s) => {
+        const c = composite.find((x) => x.round === s.round)
+        return c ? fn(s, c) : NaN
+      }))
+      const expected = expectErrors(server, scenario) ? 'all 401' : 'all 2xx'
+      const bad = list.filter((s) => (expectErrors(server, scenario) ? s.non2xx !== s.requests : s.non2xx !== 0) || s.socketErrors > 0)
+      rows.push({
+        scenario,
+        server,
+        rps: median(list.map((s) => s.rps)),
+        rpsRatio: ratio((s, b) => s.rps / b.rps),
+        cpuUs: median(list.map((s) => s.cpuUsPerReq)),
+        cpuRatio: ratio((s, b) => b.cpuUsPerReq / s.cpuUsPerReq),
+        cpuRatioRange: range(list.map((s) => {
+          const bare = bareOf(scenario, s.round)
+          return bare ? bare.cpuUsPerReq / s.cpuUsPerReq : NaN
+        })),
+        p99: median(list.map((s) => s.latencyMs.p99)),
+        p99Ratio: ratio((s, b) => s.latencyMs.p99 / b.latencyMs.p99),
+        serverUtil: median(list.map((s) => s.serverUtil)),
+        coreBusy: median(list.map((s) => s.coreBusy)),
+        loadUtil: median(list.map((s) => s.loadUtil)),
+        verifPerReq: median(list.map((s) => s.verifPerReq)),
+        compositeRps: scenario === 'cold' ? vsComposite((s, c) => s.rps / c.rps) : NaN,
+        compositeCpu: scenario === 'cold' ? vsComposite((s, c) => c.cpuUs / s.cpuUsPerReq) : NaN,
+        check: bad.length === 0 ? `ok (${expected})` : `**${bad.length}/${list.length} runs not ${expected}**`
+      })
+    }
+  }
+  const row = (server, scenario) => rows.find((r) => r.server === server && r.scenario === scenario)
+
+  const out = []
+  out.push('## fastify-griddy-auth benchmark', '')
+  out.push(`- ${env.date}, commit ${env.commit}, Node ${process.version}, ${env.cpuModel}, ${env.cores} cores`)
+  out.push(`- ${env.pinning}`)
+  out.push(`- load generator: ${env.tool}, ${cfg.connections} connections, ${env.loadThreads} thread(s)`)
+  out.push(`- ${rounds} interleaved round(s) x ${cfg.duration} s per server x scenario (order rotated each round), after a ${cfg.warmup} s warm-up each; medians over rounds; ratios are to bare Fastify in the same round, then the median`)
+  out.push(`- load average at start / end: ${env.loadStart} / ${env.loadEnd} (on ${env.cores} cores)`)
+  out.push(`- JWKS: one local endpoint (RSA-2048, one key), fetched ${env.jwksFetches} time(s) in total by all servers`)
+  out.push('')
+  out.push('CPU/req is the server process\'s own CPU time (user + system, `process.cpuUsage()`) over the measured window divided by the requests it received: on a shared, noisy machine it is far steadier than req/s. "CPU vs bare" is bare\'s CPU/req divided by this server\'s (1.00 = as cheap as bare; comparable with req/s × bare when the server is the bottleneck), with its lowest–highest over the rounds: the noise to allow for.')
+  out.push('')
+  out.push('| scenario | server | req/s | req/s × bare | CPU µs/req | CPU vs bare | p99 ms | p99 × bare | server CPU | its core busy | load-gen CPU | RSA verif./req | responses |')
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+  for (const r of rows) {
+    out.push(`| ${SCENARIO_LABEL[r.scenario]} | ${SERVER_LABEL[r.server]} | ${fmt(r.rps)} | ${fmt(r.rpsRatio, 2)} | ${fmt(r.cpuUs, 1)} | ${fmt(r.cpuRatio, 2)}${r.cpuRatioRange} | ${fmt(r.p99, 2)} | ${fmt(r.p99Ratio, 2)} | ${fmt(100 * r.serverUtil)}% | ${fmt(100 * r.coreBusy)}% | ${fmt(100 * r.loadUtil)}% | ${fmt(r.verifPerReq, 2)} | ${r.check} |`)
+  }
+  out.push('')
+  out.push('Least-disturbed figures: contention from other processes only ever adds CPU per request (cache and TLB pollution, context switches), so the lowest CPU/req of each server × scenario over the rounds is the closest to its intrinsic cost.', '')
+  out.push('| scenario | bare µs/req | fastify-griddy-auth µs/req | vs bare | fastify-jwt-jwks µs/req | vs bare |', '|---|---:|---:|---:|---:|---:|')
+  for (const scenario of SCENARIOS) {
+    const best = (server) => Math.min(...get(server, scenario).map((s) => s.cpuUsPerReq))
+    const [b, p, j] = SERVERS.map(best)
+    out.push(`| ${SCENARIO_LABEL[scenario]} | ${fmt(b, 1)} | ${fmt(p, 1)} | ${fmt(b / p, 2)} | ${fmt(j, 1)} | ${fmt(b / j, 2)} |`)
+  }
+  out.push('')
+  const rsaRps = median(rsa.map((r) => r.rps))
+  const rsaCpu = median(rsa.map((r) => r.cpuUsPerVerify))
+  out.push('### RS256 with node:crypto alone, and the composite cold limit', '')
+  out.push(`- \`crypto.verify('sha256', …)\` with a KeyObject, one core: **${fmt(rsaRps)} verifications/s** (${fmt(rsaCpu, 1)} µs CPU each; median of ${rsa.length} run(s), one per round)`)
+  out.push(`- composite cold limit \`1 / (1/bare + 1/rsa)\`: **${fmt(compositeRps)} req/s**; in CPU: bare's cold CPU/req + one verification = **${fmt(compositeCpu, 1)} µs/req**`)
+  for (const server of ['plugin', 'jwks']) {
+    const r = row(server, 'cold')
+    if (r) out.push(`- ${SERVER_LABEL[server]} cold: ${fmt(r.compositeRps, 2)} of the composite limit in req/s, ${fmt(r.compositeCpu, 2)} in CPU/req (composite CPU/req ÷ its CPU/req)`)
+  }
+  out.push('')
+
+  if (memory) {
+    out.push('### Memory: fastify-griddy-auth server, default cache (1000 tokens)', '')
+    out.push(`- ${fmt(memory.tokens)} distinct valid tokens verified (${fmt(memory.requests)} requests, ${fmt(memory.non2xx)} non-2xx)`)
+    out.push(`- RSS after GC before: ${fmt(memory.rssBeforeMb, 1)} MB; right after: ${fmt(memory.rssAfterMb, 1)} MB (peak seen ${fmt(memory.rssPeakMb, 1)} MB); after GC: ${fmt(memory.rssAfterGcMb, 1)} MB`)
+    out.push(`- RSS along the way: ${memory.checkpoints.map((c) => `${fmt(c.rssMb, 1)} MB after ${fmt(c.tokens)}`).join(', ')}`)
+    out.push(`- **growth: ${fmt(memory.rssAfterMb - memory.rssBeforeMb, 1)} MB** (${fmt(memory.rssAfterGcMb - memory.rssBeforeMb, 1)} MB after GC); heap used after GC: ${fmt(memory.heapBeforeMb, 1)} → ${fmt(memory.heapAfterGcMb, 1)} MB`)
+    out.push('')
+  }
+
+  // targets (informational)
+  const targets = []
+  const t = (name, value, pass, detail) => targets.push(`| ${name} | ${value} | ${pass === null ? 'n/a' : pass ? 'met' : '**not met**'} | ${detail} |`)
+  const hot = row('plugin', 'hot')
+  const pub = row('plugin', 'public')
+  const cold = row('plugin', 'cold')
+  const jcold = row('jwks', 'cold')
+  const inv = row('plugin', 'invalid')
+  if (hot) t('hot ≥ 0.85 of bare', `${fmt(hot.rpsRatio, 2)} req/s, ${fmt(hot.cpuRatio, 2)}${hot.cpuRatioRange} CPU`, hot.cpuRatio >= 0.85, 'judged on CPU/req')
+  if (pub) t('public ≥ 0.95 of bare', `${fmt(pub.rpsRatio, 2)} req/s, ${fmt(pub.cpuRatio, 2)}${pub.cpuRatioRange} CPU`, pub.cpuRatio >= 0.95, 'judged on CPU/req')
+  if (cold) t('cold ≥ 0.85 of composite', `${fmt(cold.compositeRps, 2)} req/s, ${fmt(cold.compositeCpu, 2)} CPU`, cold.compositeCpu >= 0.85, 'judged on CPU/req')
+  if (cold && jcold) t('cold ahead of fastify-jwt-jwks', `${fmt(cold.cpuUs, 1)} vs ${fmt(jcold.cpuUs, 1)} µs/req; ${fmt(cold.rps)} vs ${fmt(jcold.rps)} req/s`, cold.cpuUs < jcold.cpuUs, 'judged on CPU/req')
+  if (cold && inv) t('invalid no costlier than cold', `${fmt(inv.cpuUs, 1)} vs ${fmt(cold.cpuUs, 1)} µs/req`, inv.cpuUs <= cold.cpuUs * 1.02, 'CPU/req, 2% noise allowance')
+  if (memory) t('RSS growth after 100k tokens < 60 MB', `${fmt(memory.rssAfterMb - memory.rssBeforeMb, 1)} MB (${fmt(memory.tokens)} tokens)`, memory.tokens >= 100000 ? memory.rssAfterMb - memory.rssBeforeMb < 60 : null, memory.tokens >= 100000 ? 'RSS right after the tokens, vs after GC before' : 'fewer than 100k tokens sent (--quick?)')
+  out.push('### Targets (informational, not enforced)', '')
+  out.push('| target | measured | | basis |', '|---|---|---|---|', ...targets, '')
+
+  // load generator check
+  const maxLoad = Math.max(...samples.map((s) => s.loadUtil))
+  const medServer = median(samples.map((s) => s.serverUtil))
+  const minServer = Math.min(...samples.map((s) => s.serverUtil))
+  const medCore = median(samples.map((s) => s.coreBusy))
+  const minCore = Math.min(...samples.map((s) => s.coreBusy))
+  out.push('### Is the server the bottleneck?', '')
+  out.push(`- server process CPU over the measured windows: median ${fmt(100 * medServer)}%, lowest ${fmt(100 * minServer)}% of one core`)
+  if (Number.isFinite(medCore)) {
+    out.push(`- its core (from /proc/stat) was busy: median ${fmt(100 * medCore)}%, lowest ${fmt(100 * minCore)}%; the rest of the busy time went to other processes of this shared machine`)
+  }
+  out.push(`- load generator CPU: highest ${fmt(100 * maxLoad)}% of one core (${env.loadThreads} core(s) / thread(s) for it)`)
+  const loadFree = maxLoad < 0.9 * env.loadThreads
+  const coreFull = Number.isFinite(medCore) ? medCore >= 0.95 : medServer >= 0.9
+  const verdict = !loadFree
+    ? 'NOT CERTAIN: the load generator saturated its core(s) at times; req/s may understate the servers, compare CPU/req'
+    : coreFull && medServer >= 0.9
+      ? 'yes: the server used ~all of its core while the load generator had headroom'
+      : coreFull
+        ? 'yes, the server\'s core was saturated and the load generator had headroom, but other processes took part of that core: req/s understates the servers and is noisy; CPU/req is the figure to compare'
+        : 'NOT CERTAIN: the server\'s core had idle time while the load generator had headroom (too few connections?)'
+  out.push(`- verdict: ${verdict}`)
+  out.push('')
+  if (warnings.length > 0) {
+    out.push('### Warnings', '', ...warnings.map((w) => `- ${w}`), '')
+  }
+  return out.join('\n')
+}
+
+// ---------------------------------------------------------------- main
+
+async function main () {
+  const started = performance.now()
+  const plan = planCpus()
+  for (const w of plan.warnings) warn(w)
+  pinSelf(plan.loadCpus)
+
+  let tool = argv.tool ?? (which('wrk') ? 'wrk' : 'autocannon')
+  if (tool === 'wrk' && !which('wrk')) {
+    warn('wrk is not installed (apt-get install wrk): falling back to autocannon')
+    tool = 'autocannon'
+  }
+  if (tool === 'autocannon') {
+    warn('using autocannon: it costs about as much CPU per request as bare Fastify, so the load generator may be the bottleneck and req/s understate the servers; CPU/req stays meaningful. Install wrk for real figures.')
+  }
+
+  const { pluginPath } = preparePackage()
+  const fixtures = await ensureFixtures(cfg.tokens, log)
+  if (fixtures.generatedSeconds > 0) log(`bench: (token generation is a one-time cost, not counted in the benchmark time: ${fixtures.generatedSeconds.toFixed(0)} s)`)
+  const jwks = await startJwks(fixtures.jwks)
+  const load = { tool, connections: cfg.connections, threads: plan.loadThreads, cpus: plan.loadCpus }
+  const common = { cpus: plan.serverCpus, jwksUrl: jwks.url, pluginPath, cwd: rootDir }
+  mkdirSync(resultsDir, { recursive: true })
+
+  if (argv.profile) {
+    await profile(common, load)
+    await jwks.close()
+    return
+  }
+
+  const env = {
+    date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
+    commit: gitDescribe(),
+    cpuModel: osCpus()[0]?.model ?? 'unknown CPU',
+    cores: osCpus().length,
+    pinning: plan.pinned ? `server and RSA micro-benchmark pinned to core ${plan.serverCpus}, load generator to core(s) ${plan.loadCpus} (taskset)` : 'not pinned (see warnings)',
+    tool: tool === 'wrk' ? 'wrk (Lua script rotating tokens)' : 'autocannon (fallback)',
+    loadThreads: plan.loadThreads,
+    loadStart: loadavg()[0].toFixed(2)
+  }
+
+  log(`bench: starting servers (${SERVERS.join(', ')})`)
+  const servers = {}
+  for (const kind of SERVERS) servers[kind] = await startServer(kind, common)
+  try {
+    await smokeCheck(servers)
+
+    // Token rotation offsets per server: each cold/invalid run continues where the
+    // last one stopped, so a token recurs only after the whole file (N >> cache size).
+    const offsets = {}
+    for (const kind of SERVERS) offsets[kind] = { cold: 0, invalid: 0 }
+    const slots = SCENARIOS.flatMap((scenario) => SERVERS.map((server) => ({ server, scenario })))
+    const runSlot = async (slot, duration, round) => {
+      const server = servers[slot.server]
+      const target = scenarioTarget(slot.scenario, server.port, offsets[slot.server][slot.scenario] ?? 0)
+      const result = await measure(server, slot.scenario, target, { ...load, duration }, common.cpus)
+      if (slot.scenario in offsets[slot.server]) offsets[slot.server][slot.scenario] += result.requests + cfg.connections
+      await sleep(200)
+      return { ...slot, round, ...result }
+    }
+
+    if (cfg.warmup > 0) {
+      log(`bench: warm-up (${cfg.warmup} s per server x scenario)`)
+      for (const slot of slots) await runSlot(slot, cfg.warmup, -1)
+    }
+
+    const samples = []
+    const rsa = []
+    for (let round = 0; round < cfg.rounds; round++) {
+      const shift = Math.round(round * slots.length / cfg.rounds)
+      const order = [...slots.slice(shift), ...slots.slice(0, shift)]
+      log(`bench: round ${round + 1}/${cfg.rounds}`)
+      rsa.push({ round, ...await rsaBench(plan.serverCpus, 1) })
+      for (const slot of order) {
+        const s = await runSlot(slot, cfg.duration, round)
+        samples.push(s)
+        log(`  ${slot.scenario.padEnd(7)} ${slot.server.padEnd(6)} ${fmt(s.rps).padStart(7)} req/s  ${fmt(s.cpuUsPerReq, 1).padStart(6)} µs CPU/req  p99 ${fmt(s.latencyMs.p99, 2)} ms  server ${fmt(100 * s.serverUtil)}% (core ${fmt(100 * s.coreBusy)}%)  load-gen ${fmt(100 * s.loadUtil)}%  verif/req ${fmt(s.verifPerReq, 2)}  non-2xx ${s.non2xx}`)
+      }
+    }
+    for (const s of samples) {
+      if (s.scenario === 'cold' && s.server !== 'bare' && s.verifPerReq < 0.98) warn(`${s.server} cold round ${s.round + 1}: only ${fmt(s.verifPerReq, 2)} RSA verifications per request (token cache hits?)`)
+    }
+
+    let memory = null
+    if (cfg.memTokens > 0) {
+      log(`bench: memory test (${cfg.memTokens} distinct tokens, fresh plugin server)`)
+      memory = await memoryTest(common, load, cfg.memTokens)
+    }
+    env.loadEnd = loadavg()[0].toFixed(2)
+    env.jwksFetches = jwks.requests
+    const report = buildReport({ samples, rsa, memory, env })
+    const seconds = (performance.now() - started) / 1000
+    const text = report + `\n_${seconds.toFixed(0)} s in total (npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv.slice(2).join(' ') : ''})._\n`
+    process.stdout.write('\n' + text)
+    writeFileSync(join(resultsDir, 'latest.md'), text)
+    writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ cfg, env, samples, rsa, memory, warnings }, null, 2))
+    log(`bench: written ${relative(rootDir, join(resultsDir, 'latest.md'))} and latest.json`)
+  } finally {
+    for (const server of Object.values(servers)) await server.stop()
+    await jwks.close()
+  }
+}
+
+/** CPU profiles of the plugin server under the hot, cold and invalid scenarios. */
+async function profile (common, load) {
+  const dir = join(resultsDir, 'profiles')
+  rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  const parts = []
+  for (const scenario of ['hot', 'cold', 'invalid']) {
+    const name = `plugin-${scenario}.cpuprofile`
+    const server = await startServer('plugin', {
+      ...common,
+      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name, '--cpu-prof-interval', '250']
+    })
+    let result
+    try {
+      await startLoad(scenarioTarget(scenario, server.port), { ...load, duration: 1 }).done // warm-up (in the profile too)
+      log(`bench: profiling the plugin server, ${scenario}, ${cfg.profileDuration} s`)
+      result = await measure(server, scenario, scenarioTarget(scenario, server.port, 10_000), { ...load, duration: cfg.profileDuration }, common.cpus)
+    } finally {
+      await server.stop()
+    }
+    const summary = summarize(JSON.parse(readFileSync(join(dir, name), 'utf8')), 20, {
+      fromUs: Number(BigInt(result.wallStartNs) / 1000n),
+      toUs: Number(BigInt(result.wallEndNs) / 1000n),
+      requests: result.requests
+    })
+    const head = `plugin server, ${scenario}: ${fmt(result.rps)} req/s, ${fmt(result.cpuUsPerReq, 1)} µs CPU/req under the profiler, ${fmt(result.verifPerReq, 2)} RSA verifications/req`
+    parts.push(toMarkdown(summary, head))
+  }
+  const text = '## CPU profiles of fastify-griddy-auth (node --cpu-prof, 250 µs sampling)\n\n' + parts.join('\n')
+  process.stdout.write('\n' + text)
+  writeFileSync(join(resultsDir, 'profiles.md'), text)
+  log(`bench: written ${relative(rootDir, join(resultsDir, 'profiles.md'))}; raw profiles in ${relative(rootDir, dir)}/ (open them in Chrome DevTools)`)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
