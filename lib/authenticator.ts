@@ -4,19 +4,19 @@
  *   cache -> shape -> alg -> kid -> key -> signature (+crit) -> time -> iss -> aud -> sub -> azp
  *
  * A token seen before and still alive answers from the cache, synchronously.
- * Nothing from the payload is judged before the signature is proven, except
- * the unverified `iss` choosing a configured issuer's key set (keys.ts).
+ * The steps up to `crit` run inside @fastify/jwt (signature.ts); nothing
+ * from the payload is judged before the signature is proven, except the
+ * unverified `iss` choosing a configured issuer's key set (keys.ts).
  */
 import { authError, type GriddyAuthError, type GriddyAuthErrorCode, type Rejection } from './errors'
 import type { ResolvedOptions } from './options'
-import type { KeyResolver } from './keys'
-import type { SignatureVerifier } from './signature'
-import { codeOfJwtError } from './signature'
-import type { SigningKey } from './jwk'
-import { decodeUnverified } from './token-shape'
+import { isRejection, type SignatureVerifier } from './signature'
 import { checkClaims } from './claims'
 import { TokenCache } from './token-cache'
 import { createAuthContext, type AuthContext } from './auth-context'
+
+/** Tokens larger than this are refused unread (a Node request header is at most 16 KiB anyway). */
+export const maxTokenLength = 16 * 1024
 
 export interface Authenticator {
   /** The context of a valid token: synchronous on a cache hit. Throws/rejects with a GriddyAuthError. */
@@ -25,11 +25,7 @@ export interface Authenticator {
   error (code: GriddyAuthErrorCode | Rejection): GriddyAuthError
 }
 
-function isRejection (value: SigningKey | Rejection): value is Rejection {
-  return (value as Rejection).code !== undefined
-}
-
-export function createAuthenticator (options: ResolvedOptions, keys: KeyResolver, verifySignature: SignatureVerifier): Authenticator {
+export function createAuthenticator (options: ResolvedOptions, verifySignature: SignatureVerifier): Authenticator {
   const cache = new TokenCache<AuthContext>(options.cacheSize)
   const { realm, clockToleranceMs, permissionsClaim } = options
 
@@ -37,13 +33,10 @@ export function createAuthenticator (options: ResolvedOptions, keys: KeyResolver
     return typeof failure === 'string' ? authError(failure, realm) : authError(failure.code, realm, failure)
   }
 
-  async function verifyWithKey (token: string, key: SigningKey): Promise<AuthContext> {
-    let claims: Record<string, unknown>
-    try {
-      claims = await verifySignature(token, key.pem)
-    } catch (err) {
-      throw error(codeOfJwtError(err as { code?: unknown }))
-    }
+  async function verify (token: string): Promise<AuthContext> {
+    const verified = await verifySignature(token)
+    if (isRejection(verified)) throw error(verified)
+    const { claims, key } = verified
     const rejection = checkClaims(claims, options, Date.now())
     if (rejection !== undefined) throw error(rejection)
     const context = createAuthContext(claims, permissionsClaim)
@@ -54,22 +47,8 @@ export function createAuthenticator (options: ResolvedOptions, keys: KeyResolver
   function authenticate (token: string): AuthContext | Promise<AuthContext> {
     const cached = cache.get(token, Date.now())
     if (cached !== undefined) return cached
-
-    const unverified = decodeUnverified(token)
-    if (unverified === undefined) throw error('GRIDDY_AUTH_MALFORMED')
-    const { header, payload } = unverified
-    if (header.alg !== 'RS256') throw error('GRIDDY_AUTH_ALGORITHM')
-    if (typeof header.kid !== 'string' || header.kid.length === 0) throw error('GRIDDY_AUTH_UNKNOWN_KEY')
-
-    const found = keys.lookup(header.kid, payload.iss)
-    if (!(found instanceof Promise)) {
-      if (isRejection(found)) throw error(found)
-      return verifyWithKey(token, found)
-    }
-    return found.then((key) => {
-      if (isRejection(key)) throw error(key)
-      return verifyWithKey(token, key)
-    })
+    if (token.length > maxTokenLength) throw error('GRIDDY_AUTH_MALFORMED')
+    return verify(token)
   }
 
   return { authenticate, error }

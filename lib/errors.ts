@@ -78,7 +78,6 @@ export class GriddyAuthError extends Error {
 
 /** RFC 7230 quoted-string, with anything a header cannot carry replaced. */
 function quote (value: string): string {
-  // eslint-disable-next-line no-control-regex
   return '"' + value.replace(/[\\"]/g, '\\$&').replace(/[^\x20-\x7e]/g, '?') + '"'
 }
 

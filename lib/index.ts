@@ -19,7 +19,8 @@ import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
   const keys = createKeyResolver(options, fastify.log)
-  const authenticator = createAuthenticator(options, keys, await registerSignatureVerifier(fastify))
+  const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
+  const authenticator = createAuthenticator(options, verifySignature)
 
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {

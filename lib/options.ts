@@ -140,7 +140,6 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
   }
 
   const realm = options.realm
-  // eslint-disable-next-line no-control-regex
   if (realm !== undefined && (typeof realm !== 'string' || /[^\x20-\x7e]/.test(realm))) {
     fail('realm', 'must be a string of printable ASCII characters')
   }

@@ -1,5 +1,6 @@
 /**
- * Signature verification through @fastify/jwt (fast-jwt underneath).
+ * Decoding, key choice and signature verification through @fastify/jwt
+ * (fast-jwt underneath).
  *
  * Three of its behaviours decide the wiring:
  * - it reuses a verifier (one parsed key) only on its request-level
@@ -13,28 +14,51 @@
  * app), its `jwtVerify` function is captured as it is decorated and called
  * on a small call object, and fast-jwt is asked for the signature, the
  * algorithm and `crit` only: time and claims are judged by claims.ts, after
- * this step. What can then come out of it maps to exactly one code.
+ * this step.
+ *
+ * The order of SPEC §6 falls out of @fastify/jwt's own: it decodes the
+ * token (shape), then asks the secret callback for a key, where `alg` and
+ * `kid` are judged and the key is looked up, then verifies the signature
+ * and `crit`. Each outcome maps to exactly one code.
  */
 import type { FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
-import type { GriddyAuthErrorCode } from './errors'
+import type { GriddyAuthErrorCode, Rejection } from './errors'
+import type { SigningKey } from './jwk'
 
 const kToken = Symbol('griddyAuth.token')
-const kKey = Symbol('griddyAuth.key')
+
+/** A decoded, unverified token as @fastify/jwt hands it to the secret callback. */
+export interface UnverifiedToken {
+  readonly header: Readonly<Record<string, unknown>>
+  readonly payload: Readonly<Record<string, unknown>>
+}
+
+/** Chooses the key for a decoded token, or says why there is none. */
+export type KeyChooser = (token: UnverifiedToken) => SigningKey | Rejection | Promise<SigningKey | Rejection>
+
+/** What a verification proves: the payload, and the key that signed it. */
+export interface Verified {
+  readonly claims: Record<string, unknown>
+  readonly key: SigningKey
+}
+
+/** Verifies `token`: what it proves, or why not. Never rejects. */
+export type SignatureVerifier = (token: string) => Promise<Verified | Rejection>
 
 interface VerifyCall {
-  [kToken]: string
-  [kKey]: string
+  readonly [kToken]: string
+  /** Set once @fastify/jwt has decoded the token and asked for its key. */
+  key?: SigningKey | null
+  rejection?: Rejection
   user?: unknown
 }
 
 type Done = (err: Error | null, payload?: unknown) => void
 type RequestVerify = (this: VerifyCall, options: undefined, done: Done) => void
+type SecretDone = (err: Error | null, key?: string) => void
 
-/** Verifies `token`'s signature with `pem`; resolves to the verified payload. */
-export type SignatureVerifier = (token: string, pem: string) => Promise<Record<string, unknown>>
-
-/** Our code for an error of @fastify/jwt / fast-jwt. Total: nothing becomes a 500. */
+/** Our code for an error of @fastify/jwt / fast-jwt, once the token was decoded. Total: nothing becomes a 500. */
 export function codeOfJwtError (err: { code?: unknown }): GriddyAuthErrorCode {
   switch (err.code) {
     case 'FAST_JWT_INVALID_ALGORITHM':
@@ -44,15 +68,43 @@ export function codeOfJwtError (err: { code?: unknown }): GriddyAuthErrorCode {
     case 'FAST_JWT_INVALID_PAYLOAD':
       return 'GRIDDY_AUTH_MALFORMED'
     default:
-      // FST_JWT_AUTHORIZATION_TOKEN_INVALID (a bad signature, once the shape
-      // and the key are known good), FAST_JWT_MISSING_SIGNATURE, and anything
-      // a later version may add: the signature was not proven.
+      // FST_JWT_AUTHORIZATION_TOKEN_INVALID (a bad signature, the key being
+      // known good), FAST_JWT_MISSING_SIGNATURE, and anything a later
+      // version may add: the signature was not proven.
       return 'GRIDDY_AUTH_SIGNATURE'
   }
 }
 
-export async function registerSignatureVerifier (fastify: FastifyInstance): Promise<SignatureVerifier> {
+const algorithm: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_ALGORITHM' })
+const unknownKey: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_UNKNOWN_KEY' })
+const malformed: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_MALFORMED' })
+
+export function isRejection<T extends object> (value: T | Rejection): value is Rejection {
+  return (value as Rejection).code !== undefined
+}
+
+export async function registerSignatureVerifier (fastify: FastifyInstance, chooseKey: KeyChooser): Promise<SignatureVerifier> {
   let requestVerify: RequestVerify | undefined
+
+  function answer (call: VerifyCall, found: SigningKey | Rejection, done: SecretDone): void {
+    if (isRejection(found)) {
+      call.rejection = found
+      return done(new Error(found.code))
+    }
+    call.key = found
+    done(null, found.pem)
+  }
+
+  // Called by @fastify/jwt with the decoded token: the shape is good.
+  function secret (call: VerifyCall, decoded: UnverifiedToken, done: SecretDone): void {
+    call.key = null
+    const { alg, kid } = decoded.header
+    if (alg !== 'RS256') return answer(call, algorithm, done)
+    if (typeof kid !== 'string' || kid.length === 0) return answer(call, unknownKey, done)
+    const found = chooseKey(decoded)
+    if (found instanceof Promise) found.then((key) => answer(call, key, done), done)
+    else answer(call, found, done)
+  }
 
   await fastify.register(async function griddyAuthJwt (child) {
     const decorateRequest = child.decorateRequest
@@ -62,7 +114,8 @@ export async function registerSignatureVerifier (fastify: FastifyInstance): Prom
       return decorateRequest.call(this, name, value as never, deps as string[])
     } as typeof child.decorateRequest
     await child.register(fastifyJwt, {
-      secret: (call: VerifyCall, _payload: unknown, cb: (err: null, key: string) => void) => cb(null, call[kKey]),
+      secret,
+      decode: { complete: true },
       verify: {
         algorithms: ['RS256'],
         cache: false,
@@ -79,11 +132,13 @@ export async function registerSignatureVerifier (fastify: FastifyInstance): Prom
     throw new Error('fastify-griddy-auth: @fastify/jwt did not expose its request verifier; check its version')
   }
   const verify = requestVerify
-  return (token, pem) => new Promise((resolve, reject) => {
-    const call: VerifyCall = { [kToken]: token, [kKey]: pem }
-    verify.call(call, undefined, (err, payload) => {
-      if (err !== null) reject(err)
-      else resolve(payload as Record<string, unknown>)
+  return (token) => new Promise((resolve) => {
+    const call: VerifyCall = { [kToken]: token }
+    verify.call(call, undefined, (err, claims) => {
+      if (err === null) resolve({ claims: claims as Record<string, unknown>, key: call.key as SigningKey })
+      else if (call.rejection !== undefined) resolve(call.rejection)
+      else if (call.key === undefined) resolve(malformed) // failed in decoding, before any key was asked for
+      else resolve({ code: codeOfJwtError(err as { code?: unknown }) })
     })
   })
 }

@@ -20,7 +20,6 @@ import type { AuthContext } from './auth-context'
  *
  * Without a declaration, any string is accepted.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
 export interface PermissionRegistry {}
 
 /** A permission name: any string, or one of the declared names once `PermissionRegistry` is augmented. */
