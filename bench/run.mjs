@@ -11,8 +11,10 @@
 //   --quick           a ~1 minute run
 //   --profile         instead of the benchmark: CPU profiles of the plugin server under hot, cold, invalid
 //   --profile-duration S   seconds of load per profile (default 10)
+//   --ref REF         measure the plugin as built from commit REF (git archive; the working tree is untouched)
+//                     instead of the working tree's lib/ (built to dist/ when dist/ is missing or older)
 import { execFileSync, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { cpus as osCpus, loadavg } from 'node:os'
 import { join, relative } from 'node:path'
@@ -37,7 +39,8 @@ const { values: argv } = parseArgs({
     tool: { type: 'string' },
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
-    'profile-duration': { type: 'string', default: '10' }
+    'profile-duration': { type: 'string', default: '10' },
+    ref: { type: 'string' }
   }
 })
 const quick = argv.quick
@@ -80,8 +83,31 @@ const warn = (msg) => {
 
 // ---------------------------------------------------------------- setup
 
+/**
+ * `--ref <commit>`: builds that commit's lib/ (git archive) in
+ * bench/results/build-<sha>/, kept for later runs; the working tree is untouched.
+ */
+function buildRef (ref) {
+  const sha = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: rootDir, encoding: 'utf8' }).trim()
+  const dir = join(resultsDir, `build-${sha.slice(0, 12)}`)
+  const pluginPath = join(dir, 'dist', 'index.cjs')
+  if (!existsSync(pluginPath)) {
+    log(`bench: building ${ref} (${sha.slice(0, 12)}) in ${relative(rootDir, dir)}/`)
+    rmSync(dir, { recursive: true, force: true })
+    mkdirSync(dir, { recursive: true })
+    const files = ['lib', 'scripts/build.mjs', 'tsconfig.json', 'tsconfig.build.json', 'package.json']
+    const tar = spawnSync('sh', ['-c', `git archive --format=tar ${sha} ${files.join(' ')} | tar -x -C "${dir}"`], { cwd: rootDir, stdio: 'inherit' })
+    if (tar.status !== 0) throw new Error(`bench: git archive of ${ref} failed`)
+    symlinkSync(join(rootDir, 'node_modules'), join(dir, 'node_modules'))
+    const res = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'] })
+    if (res.status !== 0) throw new Error(`bench: building ${ref} failed`)
+  }
+  return { pluginPath, source: `commit ${sha.slice(0, 12)} (--ref ${ref})` }
+}
+
 /** Builds dist/ if missing or older than lib/, then snapshots it (a parallel `npm run build` must not pull it away mid-run). */
 function preparePackage () {
+  if (argv.ref !== undefined) return buildRef(argv.ref)
   const dist = join(rootDir, 'dist')
   const libNewest = newestMtime(join(rootDir, 'lib'), (name) => name.endsWith('.ts'))
   const needBuild = !existsSync(join(dist, 'index.cjs')) || !existsSync(join(dist, 'testing', 'index.cjs')) || oldestMtime(dist) < libNewest
@@ -94,7 +120,7 @@ function preparePackage () {
   rmSync(snapshot, { recursive: true, force: true })
   mkdirSync(resultsDir, { recursive: true })
   cpSync(dist, snapshot, { recursive: true })
-  return { pluginPath: join(snapshot, 'index.cjs'), built: needBuild }
+  return { pluginPath: join(snapshot, 'index.cjs'), source: `working tree, ${gitDescribe()}` }
 }
 
 function gitDescribe () {
@@ -326,7 +352,7 @@ function buildReport (ctx) {
 
   const out = []
   out.push('## fastify-griddy-auth benchmark', '')
-  out.push(`- ${env.date}, commit ${env.commit}, Node ${process.version}, ${env.cpuModel}, ${env.cores} cores`)
+  out.push(`- ${env.date}; plugin: ${env.source}; Node ${process.version}, ${env.cpuModel}, ${env.cores} cores`)
   out.push(`- ${env.pinning}`)
   out.push(`- load generator: ${env.tool}, ${cfg.connections} connections, ${env.loadThreads} thread(s)`)
   out.push(`- ${rounds} interleaved round(s) x ${cfg.duration} s per server x scenario (order rotated each round), after a ${cfg.warmup} s warm-up each; medians over rounds; ratios are to bare Fastify in the same round, then the median`)
@@ -432,7 +458,7 @@ async function main () {
     warn('using autocannon: it costs about as much CPU per request as bare Fastify, so the load generator may be the bottleneck and req/s understate the servers; CPU/req stays meaningful. Install wrk for real figures.')
   }
 
-  const { pluginPath } = preparePackage()
+  const { pluginPath, source } = preparePackage()
   const fixtures = await ensureFixtures(cfg.tokens, log)
   if (fixtures.generatedSeconds > 0) log(`bench: (token generation is a one-time cost, not counted in the benchmark time: ${fixtures.generatedSeconds.toFixed(0)} s)`)
   const jwks = await startJwks(fixtures.jwks)
@@ -441,14 +467,14 @@ async function main () {
   mkdirSync(resultsDir, { recursive: true })
 
   if (argv.profile) {
-    await profile(common, load)
+    await profile(common, load, source)
     await jwks.close()
     return
   }
 
   const env = {
     date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
-    commit: gitDescribe(),
+    source,
     cpuModel: osCpus()[0]?.model ?? 'unknown CPU',
     cores: osCpus().length,
     pinning: plan.pinned ? `server and RSA micro-benchmark pinned to core ${plan.serverCpus}, load generator to core(s) ${plan.loadCpus} (taskset)` : 'not pinned (see warnings)',
@@ -520,7 +546,7 @@ async function main () {
 }
 
 /** CPU profiles of the plugin server under the hot, cold and invalid scenarios. */
-async function profile (common, load) {
+async function profile (common, load, source) {
   const dir = join(resultsDir, 'profiles')
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
@@ -547,7 +573,7 @@ async function profile (common, load) {
     const head = `plugin server, ${scenario}: ${fmt(result.rps)} req/s, ${fmt(result.cpuUsPerReq, 1)} µs CPU/req under the profiler, ${fmt(result.verifPerReq, 2)} RSA verifications/req`
     parts.push(toMarkdown(summary, head))
   }
-  const text = '## CPU profiles of fastify-griddy-auth (node --cpu-prof, 250 µs sampling)\n\n' + parts.join('\n')
+  const text = `## CPU profiles of fastify-griddy-auth (node --cpu-prof, 250 µs sampling)\n\nPlugin: ${source}; ${cfg.profileDuration} s of load per scenario, after a 1 s warm-up.\n\n` + parts.join('\n')
   process.stdout.write('\n' + text)
   writeFileSync(join(resultsDir, 'profiles.md'), text)
   log(`bench: written ${relative(rootDir, join(resultsDir, 'profiles.md'))}; raw profiles in ${relative(rootDir, dir)}/ (open them in Chrome DevTools)`)
