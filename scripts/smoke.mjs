@@ -56,8 +56,8 @@ const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--js
 }))
 execFileSync('tar', ['-xzf', join(tmp, packed[0].filename), '-C', dest, '--strip-components=1'])
 
-// 2. link runtime deps (+ what the type checks need) from this repo's node_modules
-for (const dep of [...Object.keys(pkg.dependencies || {}), '@types/node']) {
+// 2. link runtime and peer deps (+ what the type checks need) from this repo's node_modules
+for (const dep of [...Object.keys(pkg.dependencies || {}), ...Object.keys(pkg.peerDependencies || {}), '@types/node']) {
   const link = join(nm, dep)
   mkdirSync(dirname(link), { recursive: true })
   symlinkSync(join(root, 'node_modules', dep), link, 'dir')
