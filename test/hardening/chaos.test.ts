@@ -19,6 +19,10 @@ import { call, captureLog, codeOf, poolKey, retryAfterOf, setupRemote, sleep, ty
 /** How much later than its bound a timer-driven event may come on a loaded CI machine. */
 const slack = 400
 
+// The scenarios are independent (each has its own provider and app) and mostly wait on timers: they
+// run three at a time, so the file stays well inside tap's per-file timeout on a busy machine.
+t.jobs = 3
+
 interface Answer {
   kind: string
   status: number
@@ -64,8 +68,20 @@ function summary (answers: Answer[], kind: string): string {
   return [...counts].map(([k, n]) => `${k} x${n}`).join(', ')
 }
 
+/**
+ * A cycle through `count` tokens made up front: signing (1-2 ms of CPU each) stays out of the traffic
+ * loops, whose timing is what these tests measure. Distinct strings, so with `cache: false` (or
+ * enough of them) each request is verified, not answered from the verified-token cache.
+ */
+function cycle (count: number, make: (i: number) => string): () => string {
+  const tokens = Array.from({ length: count }, (_, i) => make(i))
+  let i = 0
+  return () => tokens[i++ % count] as string
+}
+
 const maxLatency = (answers: Answer[], kind?: string): number => Math.max(0, ...answers.filter((a) => kind === undefined || a.kind === kind).map((a) => a.latency))
 const unknownKid = (issuer: TestIssuer): string => issuer.sign({ sub: 'probe' }, { kid: randomUUID() })
+const unknownKids = (issuer: TestIssuer): () => string => cycle(40, () => unknownKid(issuer))
 
 const failures: Array<[string, (idp: FakeIdp) => void, number, number]> = [
   ['connections reset mid-body', (idp) => idp.set('reset-mid-body', { resetAfterBytes: 40 }), 1000, 2000],
@@ -80,20 +96,18 @@ for (const [name, fail, timeout, duration] of failures) {
     t.equal((await call(app, issuer.sign({ sub: 'warm' }))).statusCode, 200, 'keys fetched while healthy')
     const before = idp.hits()
 
+    const known = cycle(4, (i) => issuer.sign({ sub: `known-${i}` }))
+    const unknown = unknownKids(issuer)
     fail(idp)
-    const answers = await traffic(app, duration, () => [
-      ['known', issuer.sign({ sub: 'known' })],
-      ['known', issuer.sign({ sub: 'known' })],
-      ['unknown', unknownKid(issuer)]
-    ])
+    const answers = await traffic(app, duration, () => [['known', known()], ['known', known()], ['unknown', unknown()]])
     const fetches = idp.hits() - before
     t.comment(`users: known ${summary(answers, 'known')}; unknown ${summary(answers, 'unknown')}; max latency ${maxLatency(answers)} ms; provider: ${fetches} requests in ${duration} ms`)
 
     t.ok(answers.filter((a) => a.kind === 'known').every((a) => a.status === 200), 'every request under a known key: 200 (stale-if-error)')
-    const unknown = answers.filter((a) => a.kind === 'unknown')
-    t.ok(unknown.length >= 20, `${unknown.length} unknown-kid requests`)
-    t.ok(unknown.every((a) => a.status === 503 && a.code === 'GRIDDY_AUTH_UNAVAILABLE'), 'every unknown kid: 503 GRIDDY_AUTH_UNAVAILABLE')
-    t.ok(unknown.every((a) => a.retryAfter >= 1 && a.retryAfter <= Math.ceil(cooldown / 1000)), 'with Retry-After within the back-off')
+    const refused = answers.filter((a) => a.kind === 'unknown')
+    t.ok(refused.length >= 20, `${refused.length} unknown-kid requests`)
+    t.ok(refused.every((a) => a.status === 503 && a.code === 'GRIDDY_AUTH_UNAVAILABLE'), 'every unknown kid: 503 GRIDDY_AUTH_UNAVAILABLE')
+    t.ok(refused.every((a) => a.retryAfter >= 1 && a.retryAfter <= Math.ceil(cooldown / 1000)), 'with Retry-After within the back-off')
     t.ok(maxLatency(answers, 'known') <= timeout + slack, `known keys never wait for the provider (max ${maxLatency(answers, 'known')} ms)`)
     t.ok(maxLatency(answers, 'unknown') <= timeout + slack, `an unknown kid waits at most jwksTimeout plus a little (max ${maxLatency(answers, 'unknown')} ms)`)
     t.ok(fetches >= 2, `the provider was retried (${fetches})`)
@@ -119,7 +133,9 @@ t.test('429 with Retry-After under sustained traffic: the provider is not asked 
   const before = idp.hits()
   idp.set('status', { status: 429, body: 'slow down', headers: { 'retry-after': '1' } })
 
-  const answers = await traffic(app, duration, () => [['known', issuer.sign({ sub: 'k' })], ['unknown', unknownKid(issuer)]])
+  const known = cycle(4, (i) => issuer.sign({ sub: `k-${i}` }))
+  const unknown429 = unknownKids(issuer)
+  const answers = await traffic(app, duration, () => [['known', known()], ['unknown', unknown429()]])
   const times = idp.arrivals.slice(before)
   const gaps = times.slice(1).map((time, i) => time - (times[i] as number))
   t.comment(`users: known ${summary(answers, 'known')}; unknown ${summary(answers, 'unknown')}; provider: ${times.length} requests, gaps ${gaps.join(', ')} ms`)
@@ -177,7 +193,7 @@ t.test('keys change during a slow fetch: an answer older than the rotation lacks
   t.equal(codeOf(underC), 'GRIDDY_AUTH_UNKNOWN_KEY', 'C waited for the refetch in flight, whose answer predates C')
   const quick = Date.now()
   t.equal(codeOf(await call(app, issuer.sign({ sub: 'c' }, { key: c }))), 'GRIDDY_AUTH_UNKNOWN_KEY', 'inside the cooldown: UNKNOWN_KEY...')
-  t.ok(Date.now() - quick < delay, '...at once, without a fetch')
+  t.ok(Date.now() - quick < slack, `...at once (${Date.now() - quick} ms), without a fetch`)
   t.equal(idp.hits(), 2)
 
   // 4. past the cooldown, C is fetched
@@ -205,16 +221,15 @@ t.test('a key dropped mid-traffic: its tokens (cached ones too) are refused from
   t.equal(idp.hits(), 1, 'and no refetch')
 
   // 2. Traffic that needs keys (new tokens): the stale set is refetched at the first lookup, and the drop is seen.
-  let n = 0
-  const answers = await traffic(app, 800, () => [
-    ['keep', keep], ['lose', lose], ['new', issuer.sign({ sub: 'new', n: n++ })], ['new-dropped', issuer.sign({ sub: 'nd', n: n++ }, { key: dropped })]
-  ])
+  const fresh = cycle(60, (n) => issuer.sign({ sub: 'new', n }))
+  const freshDropped = cycle(60, (n) => issuer.sign({ sub: 'nd', n }, { key: dropped }))
+  const answers = await traffic(app, 800, () => [['keep', keep], ['lose', lose], ['new', fresh()], ['new-dropped', freshDropped()]])
   t.comment(`keep ${summary(answers, 'keep')}; lose (cached) ${summary(answers, 'lose')}; new ${summary(answers, 'new')}; new under the dropped key ${summary(answers, 'new-dropped')}; provider ${idp.hits()} requests`)
   t.ok(answers.filter((a) => a.kind === 'keep' || a.kind === 'new').every((a) => a.status === 200), 'the remaining key: 200 throughout')
   for (const kind of ['lose', 'new-dropped']) {
     const seq = answers.filter((a) => a.kind === kind).sort((x, y) => x.at - y.at)
     const firstRefusal = seq.findIndex((a) => a.status !== 200)
-    t.ok(firstRefusal >= 0 && firstRefusal <= 3, `${kind}: refused from the first batches on (batch ${firstRefusal})`)
+    t.ok(firstRefusal >= 0 && (seq[firstRefusal]?.at ?? Infinity) <= slack, `${kind}: refused from the first refetch on (after ${seq[firstRefusal]?.at} ms)`)
     t.ok(seq.slice(Math.max(0, firstRefusal)).every((a) => a.code === 'GRIDDY_AUTH_UNKNOWN_KEY'), `${kind}: once refused, UNKNOWN_KEY ever after`)
   }
   const bound = 2 + Math.ceil(800 / ttl)
@@ -232,11 +247,10 @@ t.test('a provider that flaps on every request: known keys always verify, new ke
   const next = await poolKey(3)
   idp.jwks.keys.push(next.jwk)
 
-  const answers = await traffic(app, duration, () => [
-    ['known', issuer.sign({ sub: 'k' })],
-    ['rotated', issuer.sign({ sub: 'r' }, { key: next })],
-    ['unknown', unknownKid(issuer)]
-  ])
+  const known = cycle(4, (i) => issuer.sign({ sub: `k-${i}` }))
+  const rotatedTokens = cycle(4, (i) => issuer.sign({ sub: `r-${i}` }, { key: next }))
+  const unknown = unknownKids(issuer)
+  const answers = await traffic(app, duration, () => [['known', known()], ['rotated', rotatedTokens()], ['unknown', unknown()]])
   const fetches = idp.hits() - before
   t.comment(`known ${summary(answers, 'known')}; rotated ${summary(answers, 'rotated')}; unknown ${summary(answers, 'unknown')}; provider ${fetches} requests in ${duration} ms`)
   t.ok(answers.filter((a) => a.kind === 'known').every((a) => a.status === 200), 'known key: 200 on every request')
