@@ -153,6 +153,22 @@ t.test('429 with Retry-After under sustained traffic: the provider is not asked 
   t.equal(codeOf(await call(app, unknownKid(issuer))), 'GRIDDY_AUTH_UNKNOWN_KEY', 'recovered: the provider answers again')
 })
 
+t.test('a gzip bomb from the provider (64 MiB inflating from ~70 kB): a failed fetch, refused within the 1 MiB body limit, memory untouched, known keys unaffected', async (t) => {
+  const { issuer, idp, app } = await setupRemote(t, { jwksCooldown: 300, jwksCacheTtl: 0, jwksTimeout: 2000, cache: false })
+  t.equal((await call(app, issuer.sign({ sub: 'warm' }))).statusCode, 200)
+  idp.set('gzip-bomb', { hugeBytes: 64 * 1024 * 1024 })
+  const rss = process.memoryUsage().rss
+  const started = Date.now()
+  const res = await call(app, unknownKid(issuer))
+  t.equal(codeOf(res), 'GRIDDY_AUTH_UNAVAILABLE', 'an unknown kid: 503, the bomb counts as a failed fetch')
+  t.ok(Date.now() - started < 1000 + slack, `answered in ${Date.now() - started} ms, without inflating it all`)
+  t.ok(process.memoryUsage().rss - rss < 32 * 1024 * 1024, `RSS grew by ${((process.memoryUsage().rss - rss) / 1048576).toFixed(1)} MiB`)
+  t.equal((await call(app, issuer.sign({ sub: 'known' }))).statusCode, 200, 'the known key still verifies')
+  idp.set('ok')
+  await sleep(300 + 50)
+  t.equal(codeOf(await call(app, unknownKid(issuer))), 'GRIDDY_AUTH_UNKNOWN_KEY', 'recovered')
+})
+
 t.test('keys change between two fetches: 60 concurrent requests under the old and the new key, one refetch, all 200', async (t) => {
   const { issuer, idp, app } = await setupRemote(t, { jwksCooldown: 60_000 })
   t.equal((await call(app, issuer.sign({ sub: 'old' }))).statusCode, 200)
