@@ -432,7 +432,9 @@ function buildReport (ctx) {
       ? 'yes: the server used ~all of its core while the load generator had headroom'
       : coreFull
         ? 'yes, the server\'s core was saturated and the load generator had headroom, but other processes took part of that core: req/s understates the servers and is noisy; CPU/req is the figure to compare'
-        : 'NOT CERTAIN: the server\'s core had idle time while the load generator had headroom (too few connections?)'
+        : Number.isFinite(medCore)
+          ? 'NOT CERTAIN: the server\'s core had idle time while the load generator had headroom (too few connections?)'
+          : 'NOT CERTAIN: processes were not pinned, so the server shared the cores with the load generator; compare CPU/req only'
   out.push(`- verdict: ${verdict}`)
   out.push('')
   if (warnings.length > 0) {
