@@ -129,7 +129,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
 
   const clockTolerance = nonNegative('clockTolerance', options.clockTolerance, 5)
 
-  const permissionsClaim = options.permissionsClaim ?? 'permissions'
+  const permissionsClaim = options.permissionsClaim === undefined ? 'permissions' : options.permissionsClaim
   if (typeof permissionsClaim !== 'string' || permissionsClaim.length === 0) fail('permissionsClaim', 'must be a non-empty string')
 
   let cacheSize = 1000

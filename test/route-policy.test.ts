@@ -94,6 +94,7 @@ t.test('options (SPEC §3)', async (t) => {
     { name: 'authorizedParties: [5]', options: () => ({ ...base, authorizedParties: [5] }), option: 'authorizedParties' },
     { name: 'permissionsClaim: ""', options: () => ({ ...base, permissionsClaim: '' }), option: 'permissionsClaim' },
     { name: 'permissionsClaim: 5', options: () => ({ ...base, permissionsClaim: 5 }), option: 'permissionsClaim' },
+    { name: 'permissionsClaim: null', options: () => ({ ...base, permissionsClaim: null }), option: 'permissionsClaim' },
     { name: 'cache: 1.5', options: () => ({ ...base, cache: 1.5 }), option: 'cache' },
     { name: 'cache: -1', options: () => ({ ...base, cache: -1 }), option: 'cache' },
     { name: 'cache: true', options: () => ({ ...base, cache: true }), option: 'cache' },
