@@ -65,7 +65,12 @@ export class GriddyAuthError extends Error {
   readonly headers: Readonly<Record<string, string>>
 
   constructor (code: GriddyAuthErrorCode, message: string, headers: Record<string, string>) {
+    // No stack: it would only describe the plugin's internals, must never reach a
+    // client anyway, and capturing it made an invalid token dearer than a valid one.
+    const stackTraceLimit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = stackTraceLimit
     this.code = code
     this.statusCode = table[code].statusCode
     this.headers = headers
