@@ -21,6 +21,8 @@ export const maxTokenLength = 16 * 1024
 export interface Authenticator {
   /** The context of a valid token: synchronous on a cache hit. Throws/rejects with a GriddyAuthError. */
   authenticate (token: string): AuthContext | Promise<AuthContext>
+  /** The context of a token verified before and still alive, if `candidate` is exactly such a token. */
+  cached (candidate: string): AuthContext | undefined
   /** The error for `code` with this deployment's realm. */
   error (code: GriddyAuthErrorCode | Rejection): GriddyAuthError
 }
@@ -51,5 +53,5 @@ export function createAuthenticator (options: ResolvedOptions, verifySignature: 
     return verify(token)
   }
 
-  return { authenticate, error }
+  return { authenticate, cached: (candidate) => cache.get(candidate, Date.now()), error }
 }

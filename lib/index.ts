@@ -24,7 +24,15 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
 
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
-    const token = readBearer(request.headers.authorization)
+    const header = request.headers.authorization
+    // The canonical header of a token verified before skips the header parse:
+    // the cache holds only exact tokens that passed every check, so a hit on
+    // what follows "Bearer " is exactly what readBearer would have returned.
+    if (typeof header === 'string' && header.startsWith('Bearer ')) {
+      const context = authenticator.cached(header.slice(7))
+      if (context !== undefined) return context
+    }
+    const token = readBearer(header)
     if (typeof token !== 'string') throw authenticator.error(token.code)
     return authenticator.authenticate(token)
   }
