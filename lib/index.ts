@@ -16,6 +16,8 @@ import { policyOf, withPolicy } from './route-policy'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 
+type HookDone = (err?: Error) => void
+
 async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
   const keys = createKeyResolver(options, fastify.log)
@@ -48,31 +50,35 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     return authenticator.error({ code: 'GRIDDY_AUTH_FORBIDDEN', required })
   }
 
+  function admit (request: FastifyRequest, context: AuthContext, required: readonly string[], done: HookDone): void {
+    request.auth = context
+    if (grants(context.permissions, required)) return done()
+    refuse(request, forbidden(required), done)
+  }
+
+  function refuse (request: FastifyRequest, err: unknown, done: HookDone): void {
+    logFailure(request, err)
+    done(err as Error)
+  }
+
   const onRequest: onRequestHookHandler = function (request, _reply, done) {
     const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
     if (config.url === undefined) return done() // no route matched: the 404 stays a 404
     const policy = policyOf(config)
     if (policy.public) return done()
 
-    const admit = (context: AuthContext): void => {
-      request.auth = context
-      if (grants(context.permissions, policy.required)) return done()
-      const err = forbidden(policy.required)
-      logFailure(request, err)
-      done(err)
-    }
-    const refuse = (err: unknown): void => {
-      logFailure(request, err)
-      done(err as Error)
-    }
     let result: AuthContext | Promise<AuthContext>
     try {
       result = authenticateRequest(request)
     } catch (err) {
-      return refuse(err)
+      return refuse(request, err, done)
     }
-    if (result instanceof Promise) result.then(admit, refuse)
-    else admit(result)
+    // A cached token answers synchronously: closures are made only for the async path.
+    if (result instanceof Promise) {
+      result.then((context) => admit(request, context, policy.required, done), (err: unknown) => refuse(request, err, done))
+    } else {
+      admit(request, result, policy.required, done)
+    }
   }
 
   async function authorize (this: FastifyRequest, permissions?: PermissionRequirement): Promise<AuthContext> {
