@@ -64,8 +64,6 @@ export function codeOfJwtError (err: { code?: unknown }): GriddyAuthErrorCode {
     case 'FAST_JWT_INVALID_ALGORITHM':
       return 'GRIDDY_AUTH_ALGORITHM'
     case 'FAST_JWT_INVALID_CRIT_HEADER':
-    case 'FAST_JWT_MALFORMED':
-    case 'FAST_JWT_INVALID_PAYLOAD':
       return 'GRIDDY_AUTH_MALFORMED'
     default:
       // FST_JWT_AUTHORIZATION_TOKEN_INVALID (a bad signature, the key being

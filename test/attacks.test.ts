@@ -74,6 +74,15 @@ async function attackerServer (t: Tap): Promise<CountingServer> {
 }
 
 /** The real issuer's JWKS on 127.0.0.1, recording the paths asked for. */
+/** The same keys through each source the plugin knows: static, `jwksUrl`, an issuer's well-known URL. */
+async function keySourceApps (t: Tap, legit: CountingServer): Promise<Record<string, FastifyInstance>> {
+  return {
+    'static jwks': app,
+    jwksUrl: await buildApp(t, { issuer: issuer.issuer, audience: issuer.audience, jwksUrl: `${legit.url}/.well-known/jwks.json` }),
+    'issuer well-known': await buildApp(t, { issuer: legit.url, audience: issuer.audience })
+  }
+}
+
 async function legitServer (t: Tap): Promise<CountingServer> {
   return countingServer(t, (request, response) => {
     if (request.url === '/.well-known/jwks.json') {
@@ -145,11 +154,7 @@ t.test('jku, x5u, jwk, x5c headers are ignored and never fetched', async (t) => 
     jwk: attackerKey.jwk,
     x5c: ['MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA']
   }
-  const apps: Record<string, FastifyInstance> = {
-    'static jwks': app,
-    jwksUrl: await buildApp(t, { issuer: issuer.issuer, audience: issuer.audience, jwksUrl: `${legit.url}/.well-known/jwks.json` }),
-    'issuer well-known': await buildApp(t, { issuer: legit.url, audience: issuer.audience })
-  }
+  const apps = await keySourceApps(t, legit)
   for (const [mode, target] of Object.entries(apps)) {
     const iss = mode === 'issuer well-known' ? legit.url : issuer.issuer
     for (const [name, value] of Object.entries(locationHeaders)) {
@@ -175,11 +180,7 @@ t.test('hostile kid values are opaque lookup keys: unknown key, nothing fetched'
     `${attacker.url}/jwks.json`, `//127.0.0.1:${new URL(attacker.url).port}/x`, 'k'.repeat(10_000), '__proto__', 'constructor',
     'hasOwnProperty', `${issuer.key.kid} `, issuer.key.kid.toUpperCase(), 5, 0, { kid: issuer.key.kid }, [issuer.key.kid], true, null
   ]
-  const apps: Record<string, FastifyInstance> = {
-    'static jwks': app,
-    jwksUrl: await buildApp(t, { issuer: issuer.issuer, audience: issuer.audience, jwksUrl: `${legit.url}/.well-known/jwks.json` }),
-    'issuer well-known': await buildApp(t, { issuer: legit.url, audience: issuer.audience })
-  }
+  const apps = await keySourceApps(t, legit)
   for (const [mode, target] of Object.entries(apps)) {
     const iss = mode === 'issuer well-known' ? legit.url : issuer.issuer
     for (const kid of kids) {

@@ -22,6 +22,7 @@ export interface Tap {
   not (...args: any[]): any
   same (...args: any[]): any
   match (...args: any[]): any
+  notMatch (...args: any[]): any
   ok (...args: any[]): any
   notOk (...args: any[]): any
   teardown (fn: () => unknown): any
