@@ -10,9 +10,15 @@
  * and a check that depends on data: a private league is readable by its
  * owner, or by a caller holding `leagues:admin` (`request.authorize()`).
  *
+ * It documents itself: @fastify/swagger generates the OpenAPI document, in
+ * which the plugin writes each route's real requirement (bearer token,
+ * permissions, 401/403/503), and Swagger UI serves it at /docs.
+ *
  * In your own project, import from 'fastify-griddy-auth' instead of '../lib'.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import griddyAuth, { type AuthContext, type GriddyAuthOptions } from '../lib'
 
 export interface BuildAppOptions {
@@ -72,8 +78,24 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
   const app = Fastify(options.server)
   const data = seed()
 
-  // Registered at the root: every route below needs a valid token unless it says otherwise.
-  app.register(griddyAuth, options.auth)
+  // The OpenAPI document: registered first, so it sees every route.
+  app.register(swagger, {
+    openapi: {
+      info: { title: 'Griddy example API', version: '1.0.0', description: 'Leagues, teams and matches, guarded by fastify-griddy-auth.' },
+      tags: [{ name: 'leagues' }, { name: 'teams' }, { name: 'matches' }, { name: 'account' }, { name: 'health' }]
+    }
+  })
+  // Swagger UI at /docs, outside the scope the plugin guards: a browser
+  // loading the page cannot send a bearer token. The plugin guards the scope
+  // it is registered in and that scope's children, whatever the order.
+  app.register(swaggerUi, { routePrefix: '/docs' })
+
+  app.register(async function guarded (app) {
+    // Every route of this scope needs a valid token unless it says otherwise.
+    await app.register(griddyAuth, options.auth)
+    app.register(health)
+    app.register(api, { prefix: '/api/v1' })
+  })
 
   /**
    * The league, if the caller may see it. Whether `leagues:admin` is needed
@@ -87,19 +109,22 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
     return league
   }
 
-  app.register(async function health (app) {
-    app.get('/healthz', { config: { public: true } }, async () => ({ ok: true }))
-  })
+  async function health (app: FastifyInstance): Promise<void> {
+    app.get('/healthz', { config: { public: true }, schema: { tags: ['health'], summary: 'Liveness check' } }, async () => ({ ok: true }))
+  }
 
-  app.register(async function api (app) {
+  async function api (app: FastifyInstance): Promise<void> {
     // Without an argument, authorize() returns the caller already authenticated
     // by the plugin's hook: an `AuthContext`, never null, without a cast.
-    app.get('/me', async (request) => {
+    app.get('/me', { schema: { tags: ['account'], summary: 'The caller, as the token says' } }, async (request) => {
       const caller = await request.authorize()
       return { userId: caller.userId, sessionId: caller.sessionId ?? null, permissions: caller.permissions }
     })
 
-    app.get('/leagues', { config: { permissions: ['leagues:read'] } }, async (request) => {
+    app.get('/leagues', {
+      config: { permissions: ['leagues:read'] },
+      schema: { tags: ['leagues'], summary: 'Leagues the caller may see' }
+    }, async (request) => {
       const caller = await request.authorize()
       const isAdmin = caller.permissions.includes('leagues:admin')
       const leagues = [...data.leagues.values()]
@@ -109,7 +134,12 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
 
     app.get<{ Params: { id: string } }>('/leagues/:id', {
       config: { permissions: ['leagues:read'] },
-      schema: { params: idParams }
+      schema: {
+        tags: ['leagues'],
+        summary: 'One league',
+        description: 'A private league is visible to its owner, or with `leagues:admin` (else 403).',
+        params: idParams
+      }
     }, async (request) => {
       const caller = await request.authorize()
       return await visibleLeague(request, caller, request.params.id)
@@ -118,6 +148,8 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
     app.post<{ Body: { name: string, private?: boolean } }>('/leagues', {
       config: { permissions: ['leagues:write'] },
       schema: {
+        tags: ['leagues'],
+        summary: 'Create a league, owned by the caller',
         body: {
           type: 'object',
           required: ['name'],
@@ -143,7 +175,7 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
 
     app.get<{ Params: { id: string } }>('/leagues/:id/teams', {
       config: { permissions: ['teams:read'] },
-      schema: { params: idParams }
+      schema: { tags: ['teams'], summary: 'Teams of a league', params: idParams }
     }, async (request) => {
       const caller = await request.authorize()
       const league = await visibleLeague(request, caller, request.params.id)
@@ -154,6 +186,8 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
     app.post<{ Params: { id: string }, Body: { homeScore: number, awayScore: number } }>('/matches/:id/result', {
       config: { permissions: ['matches:write', 'matches:admin'] },
       schema: {
+        tags: ['matches'],
+        summary: 'Report a final score (admins)',
         params: idParams,
         body: {
           type: 'object',
@@ -173,7 +207,7 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
       data.matches.set(result.id, result)
       return result
     })
-  }, { prefix: '/api/v1' })
+  }
 
   return app
 }

@@ -13,6 +13,7 @@ import { GriddyAuthError } from './errors'
 import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
 import { policyOf, withPolicy } from './route-policy'
+import { createPolicyDocumenter } from './openapi'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 
@@ -103,8 +104,14 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   fastify.decorate('griddyAuth', decorator)
   fastify.decorateRequest('auth', null)
   fastify.decorateRequest('authorize', authorize)
-  fastify.addHook('onRoute', (route) => {
+  const documenter = createPolicyDocumenter()
+  fastify.addHook('onRoute', function (route) {
     route.config = withPolicy(route.config as Record<PropertyKey, unknown> | undefined, `route "${String(route.method)} ${route.url}"`) as typeof route.config
+    documenter.track(this, route)
+  })
+  fastify.addHook('onReady', function (done) {
+    documenter.apply()
+    done()
   })
   fastify.addHook('onRequest', onRequest)
   // Fastify's default error handler applies err.headers; this keeps them for a custom setErrorHandler too.
