@@ -3,7 +3,7 @@
  * verification pipeline, the route policy, hooks and decorators; each of
  * those lives in its own module.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveOptions, type GriddyAuthOptions } from './options'
 import { createKeyResolver } from './keys'
@@ -12,8 +12,8 @@ import { createAuthenticator } from './authenticator'
 import { GriddyAuthError } from './errors'
 import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
-import { policyOf, withPolicy } from './route-policy'
-import { createPolicyDocumenter } from './openapi'
+import { finalPolicy, policyOf, withPolicy } from './route-policy'
+import { documentRoute } from './openapi'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 
@@ -104,14 +104,17 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   fastify.decorate('griddyAuth', decorator)
   fastify.decorateRequest('auth', null)
   fastify.decorateRequest('authorize', authorize)
-  const documenter = createPolicyDocumenter()
+  // Routes as onRoute saw them, until onReady checks their final config and documents them.
+  const declared: Array<{ instance: FastifyInstance, route: RouteOptions, name: string }> = []
   fastify.addHook('onRoute', function (route) {
-    route.config = withPolicy(route.config as Record<PropertyKey, unknown> | undefined, `route "${String(route.method)} ${route.url}"`) as typeof route.config
-    documenter.track(this, route)
+    const name = `route "${String(route.method)} ${route.url}"`
+    route.config = withPolicy(route.config as Record<PropertyKey, unknown> | undefined, name) as typeof route.config
+    declared.push({ instance: this, route, name })
   })
-  fastify.addHook('onReady', function (done) {
-    documenter.apply()
-    done()
+  fastify.addHook('onReady', async function () {
+    for (const { instance, route, name } of declared.splice(0)) {
+      documentRoute(instance, route, finalPolicy((route.config ?? {}) as Record<PropertyKey, unknown>, name))
+    }
   })
   fastify.addHook('onRequest', onRequest)
   // Fastify's default error handler applies err.headers; this keeps them for a custom setErrorHandler too.

@@ -22,7 +22,7 @@ import { createRequire } from 'node:module'
 import { STATUS_CODES } from 'node:http'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import { authError, errorCodes, type GriddyAuthErrorCode } from './errors'
-import { policyOf, type RoutePolicy } from './route-policy'
+import type { RoutePolicy } from './route-policy'
 
 /** The security scheme's name in `components.securitySchemes`. */
 export const securitySchemeName = 'griddyAuth'
@@ -207,29 +207,14 @@ function ownerOfSwagger (instance: object): Record<string, unknown> {
 }
 
 /**
- * Collects the guarded routes @fastify/swagger will document, and documents
- * them once Fastify is ready. `track` is for `onRoute` (after the policy is
- * compiled), `apply` for `onReady`.
+ * For `onReady`, once per guarded route: marks the route for the document,
+ * if @fastify/swagger is there to document it.
  */
-export function createPolicyDocumenter (): {
-  track: (instance: FastifyInstance, route: RouteOptions) => void
-  apply: () => void
-} {
-  const routes: Array<{ instance: FastifyInstance, route: RouteOptions }> = []
-  return {
-    track (instance, route) {
-      // @fastify/swagger sees only routes declared after it: so do we.
-      if (instance.hasDecorator('swagger')) routes.push({ instance, route })
-    },
-    apply () {
-      for (const { instance, route } of routes.splice(0)) {
-        const policy = policyOf(route.config as unknown as Record<PropertyKey, unknown>)
-        // A copy: one schema object may serve several routes with different policies.
-        route.schema = { ...route.schema, [marker]: requirementOf(policy) } as RouteOptions['schema']
-        const owner = ownerOfSwagger(instance)
-        const swagger = owner.swagger as SwaggerFunction
-        if (typeof swagger === 'function' && swagger[kDocumented] !== true) owner.swagger = wrapSwagger(swagger)
-      }
-    }
-  }
+export function documentRoute (instance: FastifyInstance, route: RouteOptions, policy: RoutePolicy): void {
+  if (!instance.hasDecorator('swagger')) return
+  // A copy: one schema object may serve several routes with different policies.
+  route.schema = { ...route.schema, [marker]: requirementOf(policy) } as RouteOptions['schema']
+  const owner = ownerOfSwagger(instance)
+  const swagger = owner.swagger as SwaggerFunction
+  if (typeof swagger === 'function' && swagger[kDocumented] !== true) owner.swagger = wrapSwagger(swagger)
 }

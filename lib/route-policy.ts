@@ -1,15 +1,29 @@
 /**
  * Route config -> policy (SPEC §4). Compiled once per route in `onRoute`,
  * so a bad `config.permissions` stops start-up naming the route. The policy
- * is stored on the route's config under a symbol; a route that `onRoute`
- * did not see (declared before the plugin finished loading) is compiled at
- * its first request instead, so no route escapes authentication.
+ * is stored on the route's config under a symbol, with the `public` and
+ * `permissions` values it was compiled from: an `onRoute` hook that runs
+ * after ours (one in a child scope does) may change them, and then the
+ * stored policy is stale. `finalPolicy`, at `onReady`, checks the final
+ * config of every route once more, so such a change is still validated at
+ * start-up; at request time a stale or missing policy (a route declared
+ * before the plugin finished loading) is compiled at the first request.
+ * No route escapes authentication, nor a permission added late.
  */
 import { parseRequirement } from './permissions'
 
 export interface RoutePolicy {
   readonly public: boolean
   readonly required: readonly string[]
+}
+
+/** A policy and the config values it was compiled from. */
+interface Compiled {
+  readonly policy: RoutePolicy
+  readonly public: unknown
+  readonly permissions: unknown
+  /** The names of a `permissions` array when compiled: an array can change in place. */
+  readonly names: readonly unknown[] | undefined
 }
 
 const kPolicy = Symbol('griddyAuth.policy')
@@ -37,17 +51,49 @@ export function compilePolicy (config: RouteConfig, route: string): RoutePolicy 
 
 /** For `onRoute`: the route's config with its compiled policy. */
 export function withPolicy (config: RouteConfig, route: string): Record<PropertyKey, unknown> {
-  return { ...config, [kPolicy]: compilePolicy(config, route) }
+  const permissions = config?.permissions
+  const compiled: Compiled = {
+    policy: compilePolicy(config, route),
+    public: config?.public,
+    permissions,
+    names: Array.isArray(permissions) ? [...permissions] : undefined
+  }
+  return { ...config, [kPolicy]: compiled }
+}
+
+function compiledFor (config: Record<PropertyKey, unknown>): Compiled | undefined {
+  const compiled = config[kPolicy] as Compiled | undefined
+  if (compiled === undefined || compiled.public !== config.public || compiled.permissions !== config.permissions) return undefined
+  return compiled
+}
+
+function compileLate (config: Record<PropertyKey, unknown>, route: string): RoutePolicy {
+  let late = lateCompiled.get(config)
+  if (late === undefined) {
+    late = compilePolicy(config, route)
+    lateCompiled.set(config, late)
+  }
+  return late
 }
 
 /** The policy of a matched route's config. */
 export function policyOf (config: Record<PropertyKey, unknown>): RoutePolicy {
-  const compiled = config[kPolicy] as RoutePolicy | undefined
-  if (compiled !== undefined) return compiled
-  let late = lateCompiled.get(config)
-  if (late === undefined) {
-    late = compilePolicy(config, `route "${String(config.method)} ${String(config.url)}"`)
-    lateCompiled.set(config, late)
+  return compiledFor(config)?.policy ?? compileLate(config, `route "${String(config.method)} ${String(config.url)}"`)
+}
+
+/**
+ * For `onReady`: the policy of a route's final config, validated (throws a
+ * TypeError naming `route`). Fastify copies the config for requests once all
+ * `onRoute` hooks ran, so a `permissions` array changed in place after ours
+ * cannot be followed there: it stops start-up instead.
+ */
+export function finalPolicy (config: Record<PropertyKey, unknown>, route: string): RoutePolicy {
+  const compiled = compiledFor(config)
+  if (compiled === undefined) return compileLate(config, route)
+  const names = compiled.names
+  const current = config.permissions as readonly unknown[] | undefined
+  if (names !== undefined && (current!.length !== names.length || names.some((name, i) => current![i] !== name))) {
+    throw new TypeError(`fastify-griddy-auth: ${route}: config.permissions was changed in place after the plugin read it; assign a new array instead`)
   }
-  return late
+  return compiled.policy
 }

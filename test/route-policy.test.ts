@@ -421,6 +421,59 @@ t.test('route policy (SPEC §4)', async (t) => {
     }
   })
 
+  // An onRoute hook of a child scope runs after the plugin's: what it changes is what counts.
+  t.test('config changed by a later onRoute hook is enforced, and validated at start-up', async (t) => {
+    type Hook = (route: { config?: Record<string, unknown> }) => void
+    /** An app whose child scope has `hook`, and one route `/r` in it with `config`. */
+    async function appWith (t: Tap, hook: Hook, config: Record<string, unknown> = {}): Promise<FastifyInstance> {
+      const app = Fastify()
+      t.teardown(() => app.close())
+      await app.register(griddyAuth, options)
+      app.register(async (child) => {
+        child.addHook('onRoute', hook as never)
+        child.get('/r', { config }, async (request) => ({ userId: request.auth?.userId ?? null }))
+      })
+      await app.ready()
+      return app
+    }
+
+    t.test('permissions added by a new config object', async (t) => {
+      const app = await appWith(t, (route) => { route.config = { ...route.config, permissions: ['leagues:admin'] } })
+      for (let i = 0; i < 2; i++) {
+        assertFailure(t, await get(app, '/r', sign(['leagues:read'])), forbidden('leagues:admin'), undefined, `#${i + 1} without leagues:admin:`)
+      }
+      await expectOk(t, app, '/r', sign(['leagues:admin']), 'with leagues:admin')
+    })
+
+    t.test('public set in place, permissions dropped', async (t) => {
+      const app = await appWith(t, (route) => {
+        route.config!.public = true
+        delete route.config!.permissions
+      }, { permissions: 'leagues:read' })
+      const res = await getWithHeader(app, '/r', 'Bearer junk')
+      t.equal(res.statusCode, 200)
+      t.same(res.json(), { userId: null })
+    })
+
+    t.test('config removed: any valid token', async (t) => {
+      const app = await appWith(t, (route) => { delete route.config }, { permissions: 'leagues:read' })
+      assertFailure(t, await get(app, '/r'), noToken(), undefined, 'without a token:')
+      await expectOk(t, app, '/r', sign([]), 'with a token and no permissions')
+    })
+
+    const invalid: Array<{ name: string, hook: Hook, config?: Record<string, unknown>, message: RegExp }> = [
+      { name: 'an invalid permission', hook: (route) => { route.config = { ...route.config, permissions: 5 } }, message: /route "GET \/r": config\.permissions must be a permission name or an array of names, got number/ },
+      { name: 'public and permissions together', hook: (route) => { route.config!.public = true }, config: { permissions: 'leagues:read' }, message: /route "GET \/r": config\.public and config\.permissions contradict each other/ },
+      { name: 'a permission pushed in place', hook: (route) => { (route.config!.permissions as string[]).push('leagues:admin') }, config: { permissions: ['leagues:read'] }, message: /route "GET \/r": config\.permissions was changed in place after the plugin read it; assign a new array instead/ },
+      { name: 'a permission replaced in place', hook: (route) => { (route.config!.permissions as string[])[0] = 'leagues:admin' }, config: { permissions: ['leagues:read'] }, message: /changed in place/ }
+    ]
+    for (const { name, hook, config, message } of invalid) {
+      t.test(`${name} stops start-up naming the route`, async (t) => {
+        await t.rejects(appWith(t, hook, config), { name: 'TypeError', message })
+      })
+    }
+  })
+
   t.test('registered in an encapsulated child, the plugin protects only that child', async (t) => {
     const app = Fastify()
     t.teardown(() => app.close())
