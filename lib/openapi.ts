@@ -199,11 +199,12 @@ function wrapSwagger (original: SwaggerFunction): SwaggerFunction {
   return documented
 }
 
-/** The instance that owns the `swagger` decorator `instance` sees. */
-function ownerOfSwagger (instance: object): Record<string, unknown> {
-  let owner: object = instance
-  while (!Object.hasOwn(owner, 'swagger')) owner = Object.getPrototypeOf(owner) as object
-  return owner as Record<string, unknown>
+/** The instance that owns the `swagger` decorator `instance` sees, if any. */
+function ownerOfSwagger (instance: object): Record<string, unknown> | undefined {
+  for (let owner: object | null = instance; owner !== null; owner = Object.getPrototypeOf(owner) as object | null) {
+    if (Object.hasOwn(owner, 'swagger')) return owner as Record<string, unknown>
+  }
+  return undefined
 }
 
 /**
@@ -211,10 +212,10 @@ function ownerOfSwagger (instance: object): Record<string, unknown> {
  * if @fastify/swagger is there to document it.
  */
 export function documentRoute (instance: FastifyInstance, route: RouteOptions, policy: RoutePolicy): void {
-  if (!instance.hasDecorator('swagger')) return
+  const owner = ownerOfSwagger(instance)
+  const swagger = owner?.swagger as SwaggerFunction | undefined
+  if (typeof swagger !== 'function') return
   // A copy: one schema object may serve several routes with different policies.
   route.schema = { ...route.schema, [marker]: requirementOf(policy) } as RouteOptions['schema']
-  const owner = ownerOfSwagger(instance)
-  const swagger = owner.swagger as SwaggerFunction
-  if (typeof swagger === 'function' && swagger[kDocumented] !== true) owner.swagger = wrapSwagger(swagger)
+  if (swagger[kDocumented] !== true) owner!.swagger = wrapSwagger(swagger)
 }
