@@ -1,9 +1,11 @@
 /**
  * `npm start` as a newcomer uses it: start examples/server.ts with no
- * configuration, run the curl commands it prints (with fetch), mint a token
- * with examples/token.ts, stop it with Ctrl-C. And a port already in use.
+ * configuration, run the curl commands it prints (with fetch), open the
+ * Swagger UI link it prints (public: no token), mint a token with
+ * examples/token.ts, stop it with Ctrl-C. The same link in provider mode. And
+ * a port already in use.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type AddressInfo, type Server } from 'node:net'
@@ -50,8 +52,8 @@ function env (port: number, devIssuerFile: string): NodeJS.ProcessEnv {
 }
 
 /** Runs examples/<script> as `npm start` / `npm run token` would, with the dev issuer file of one test case. */
-function run (script: string, args: string[], port: number, devIssuerFile: string): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [...typescriptRunner(), join(__dirname, script), ...args], { env: env(port, devIssuerFile) })
+function run (script: string, args: string[], port: number, devIssuerFile: string, extraEnv: NodeJS.ProcessEnv = {}): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [...typescriptRunner(), join(__dirname, script), ...args], { env: { ...env(port, devIssuerFile), ...extraEnv } })
 }
 
 interface Exit { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
@@ -134,10 +136,9 @@ async function perform (curl: string): Promise<Response> {
   return await fetch(url, { method, headers, ...(body === undefined ? {} : { body }) })
 }
 
-t.test('npm start with no configuration: prints working curl commands, token CLI, Ctrl-C', { buffered: true }, async (t) => {
-  const port = await freePort()
-  const devIssuerFile = join(dir, 'started.json')
-  const server = run('server.ts', [], port, devIssuerFile)
+/** Starts examples/server.ts (killed at the end of `t` if still running) and waits for its banner. */
+async function start (t: Test, port: number, devIssuerFile: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ server: ChildProcessWithoutNullStreams, exited: Promise<Exit>, banner: string }> {
+  const server = run('server.ts', [], port, devIssuerFile, extraEnv)
   const { output, exited } = collect(server)
   t.teardown(() => { if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL') })
 
@@ -145,8 +146,29 @@ t.test('npm start with no configuration: prints working curl commands, token CLI
     server.stdout.on('data', () => { if (output().stdout.includes('Press Ctrl-C to stop.')) resolve(output().stdout) })
     exited.then((exit) => reject(new Error(`server exited (${String(exit.code)}): ${exit.stderr}`))).catch(reject)
   }), 'server start')
+  return { server, exited, banner }
+}
+
+/** The banner points to Swagger UI, which answers without a token (docs.e2e.test.ts drives it in a browser). */
+async function docsArePublic (t: Test, banner: string, port: number): Promise<void> {
+  const docs = `http://127.0.0.1:${port}/docs`
+  t.match(banner, `\nSwagger UI: ${docs} — click Authorize and paste a token`, 'the banner shows the docs URL')
+  const page = await fetch(docs)
+  t.equal(page.status, 200, 'GET /docs answers 200 without a token')
+  t.match(page.headers.get('content-type'), /^text\/html/)
+  t.match(await page.text(), /swagger-ui/i)
+  const openapi = await fetch(`${docs}/json`)
+  t.equal(openapi.status, 200, 'GET /docs/json answers 200 without a token')
+  t.match(await openapi.json(), { openapi: /^3\./, components: { securitySchemes: { griddyAuth: { type: 'http', scheme: 'bearer' } } } })
+}
+
+t.test('npm start with no configuration: prints working curl commands, token CLI, Ctrl-C', { buffered: true }, async (t) => {
+  const port = await freePort()
+  const devIssuerFile = join(dir, 'started.json')
+  const { server, exited, banner } = await start(t, port, devIssuerFile)
 
   t.match(banner, `Griddy example API listening on http://127.0.0.1:${port}`)
+  await docsArePublic(t, banner, port)
   const examples = examplesIn(banner)
   t.same(examples.map((e) => e.status), [200, 403, 401, 200], 'the four printed examples')
   for (const example of examples) {
@@ -176,6 +198,26 @@ t.test('npm start with no configuration: prints working curl commands, token CLI
   t.equal(exit.code, 0, 'exit code 0')
   t.equal(exit.signal, null, 'no signal')
   t.notOk(existsSync(devIssuerFile), 'the dev issuer file is deleted')
+})
+
+t.test('npm start with GRIDDY_ISSUER and GRIDDY_AUDIENCE: provider mode, the same public docs', { buffered: true }, async (t) => {
+  const port = await freePort()
+  const devIssuerFile = join(dir, 'provider.json')
+  const { server, exited, banner } = await start(t, port, devIssuerFile, {
+    GRIDDY_ISSUER: 'https://issuer.griddy.invalid',
+    GRIDDY_AUDIENCE: 'https://api.griddy.invalid'
+  })
+  t.match(banner, `Griddy example API listening on http://127.0.0.1:${port}  (provider mode`)
+  await docsArePublic(t, banner, port)
+  // No token, so no key is fetched: the closed network is never asked.
+  const me = await fetch(`http://127.0.0.1:${port}/api/v1/me`)
+  t.equal(me.status, 401)
+  t.match(await me.json(), { code: 'GRIDDY_AUTH_NO_TOKEN' })
+  t.notOk(existsSync(devIssuerFile), 'provider mode shares no dev key')
+
+  server.kill('SIGINT')
+  const exit = await within(5_000, exited, 'exit after SIGINT')
+  t.equal(exit.code, 0, 'exit code 0')
 })
 
 t.test('npm run token: a clear error when the local issuer is not running', { buffered: true }, async (t) => {

@@ -36,6 +36,9 @@ function urlOf (host: string, port: number): string {
 
 const bearer = (token: string): string => `-H 'Authorization: Bearer ${token}'`
 
+/** Swagger UI (public, outside the guarded scope; see app.ts) sends the token it is given in its Authorize dialog. */
+const docsLine = (api: string): string => `Swagger UI: ${api}/docs — click Authorize and paste a token`
+
 function localBanner (api: string, issuer: LocalIssuer): string {
   const reader = issuer.mint({ sub: 'user_1', sessionId: 'sess_1', permissions: ['leagues:read', 'teams:read'] })
   const expired = issuer.mint({ sub: 'user_1', sessionId: 'sess_1', permissions: ['leagues:read', 'teams:read'], expiresIn: -60 })
@@ -60,6 +63,8 @@ curl -i ${api}/api/v1/leagues ${bearer(expired)}
 # 200 OK: the public health check needs no token
 curl -i ${api}/healthz
 
+${docsLine(api)} (the first one above lists leagues)
+
 Mint your own tokens (in another terminal, while this server runs):
   TOKEN=$(npm run -s token -- --sub user_2 --permissions leagues:read,teams:read --sid sess_2)
   curl -i ${api}/api/v1/leagues/lg_2 -H "Authorization: Bearer $TOKEN"
@@ -81,6 +86,8 @@ Griddy example API listening on ${api}  (provider mode: verifying your identity 
 Try it, with TOKEN set to a session token from your frontend (Clerk: await getToken()):
   curl -i ${api}/healthz
   curl -i ${api}/api/v1/me -H "Authorization: Bearer $TOKEN"
+
+${docsLine(api)} from your frontend
 
 Press Ctrl-C to stop.
 `
