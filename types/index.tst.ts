@@ -10,7 +10,8 @@ import griddyAuth, {
   errorCodes,
   type AuthContext,
   type GriddyAuthErrorCode,
-  type GriddyAuthOptions
+  type GriddyAuthOptions,
+  type Permission
 } from '../lib/index'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
 
@@ -35,6 +36,16 @@ test('route config accepts permissions and public, and rejects wrong shapes', ()
   expect(app.get).type.toBeCallableWith('/a', async () => 'ok')
   expect(app.get).type.not.toBeCallableWith('/a', { config: { permissions: 42 } }, async () => 'ok')
   expect(app.get).type.not.toBeCallableWith('/a', { config: { public: 'yes' } }, async () => 'ok')
+})
+
+test('without a PermissionRegistry declaration, any string is a permission', () => {
+  // The declared case is types/registry/, its own project: an augmentation is global.
+  expect<Permission>().type.toBe<string>()
+  expect(app.get).type.toBeCallableWith('/a', { config: { permissions: ['any:thing', `built:${String(1)}`] } }, async () => 'ok')
+  app.get('/b', async (request) => {
+    expect(request.authorize).type.toBeCallableWith('whatever:name')
+    return 'ok'
+  })
 })
 
 test('request.auth and request.authorize are typed on every request', () => {
