@@ -25,9 +25,9 @@ import { authError, errorCodes, type GriddyAuthErrorCode } from './errors'
 import type { RoutePolicy } from './route-policy'
 
 /** The security scheme's name in `components.securitySchemes`. */
-export const securitySchemeName = 'griddyAuth'
+const securitySchemeName = 'griddyAuth'
 /** The error body's name in `components.schemas`. */
-export const errorSchemaName = 'GriddyAuthError'
+const errorSchemaName = 'GriddyAuthError'
 
 const marker = 'x-griddy-auth'
 const kDocumented = Symbol('griddyAuth.documented')
@@ -36,13 +36,6 @@ const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 type Json = Record<string, any>
 type SwaggerFunction = ((this: unknown, opts?: { yaml?: boolean }) => unknown) & { [kDocumented]?: true }
 type Stringify = (document: unknown) => string
-
-/** What the marker carries from a route to its operation. */
-interface Requirement { public: boolean, permissions: readonly string[] }
-
-function requirementOf (policy: RoutePolicy): Requirement {
-  return { public: policy.public, permissions: policy.required }
-}
 
 const securityScheme = Object.freeze({
   type: 'http',
@@ -114,12 +107,12 @@ function declares (responses: Json, status: string): boolean {
  * One operation: its marker becomes what it stands for. Returns whether the
  * operation refers to the scheme and the error schema.
  */
-function documentOperation (operation: Json, requirement: Requirement, rolesAllowed: boolean): boolean {
-  if (requirement.public) {
+function documentOperation (operation: Json, policy: RoutePolicy, rolesAllowed: boolean): boolean {
+  if (policy.public) {
     operation.security ??= []
     return false
   }
-  const permissions = requirement.permissions
+  const permissions = policy.required
   // OpenAPI 3.0 wants an empty list for a non-OAuth scheme; 3.1 allows role names there.
   operation.security ??= [{ [securitySchemeName]: rolesAllowed ? [...permissions] : [] }]
   const responses: Json = isObject(operation.responses) ? operation.responses : (operation.responses = {})
@@ -148,11 +141,11 @@ export function documentPolicy (document: unknown): void {
     for (const method of methods) {
       const operation = item[method]
       if (!isObject(operation) || !isObject(operation[marker])) continue
-      const requirement = operation[marker] as Requirement
+      const policy = operation[marker] as RoutePolicy
       delete operation[marker]
       // Swagger 2.0 (no `openapi` option) has another shape for all of this: left as generated.
       if (version === undefined) continue
-      if (documentOperation(operation, requirement, rolesAllowed)) referenced = true
+      if (documentOperation(operation, policy, rolesAllowed)) referenced = true
     }
   }
   if (!referenced) return
@@ -185,8 +178,7 @@ function wrapSwagger (original: SwaggerFunction): SwaggerFunction {
     // Always the object: the YAML is written from it once the policy is in.
     const document = original.call(this, opts?.yaml === true ? { ...opts, yaml: false } : opts)
     documentPolicy(document)
-    if (opts?.yaml !== true) return document
-    if (!isObject(document)) return document
+    if (opts?.yaml !== true || !isObject(document)) return document
     let text = yamlCache.get(document)
     if (text === undefined) {
       stringify ??= yamlStringifier()
@@ -216,6 +208,6 @@ export function documentRoute (instance: FastifyInstance, route: RouteOptions, p
   const swagger = owner?.swagger as SwaggerFunction | undefined
   if (typeof swagger !== 'function') return
   // A copy: one schema object may serve several routes with different policies.
-  route.schema = { ...route.schema, [marker]: requirementOf(policy) } as RouteOptions['schema']
+  route.schema = { ...route.schema, [marker]: policy } as RouteOptions['schema']
   if (swagger[kDocumented] !== true) owner!.swagger = wrapSwagger(swagger)
 }
