@@ -142,5 +142,6 @@ export default griddyAuth
 export type { GriddyAuthOptions, JWK } from './options'
 export type { AuthContext } from './auth-context'
 export type { PermissionsClaim, PermissionsClaimFunction, TokenClaims } from './permissions-claim'
+export { clerkOrganizationPermissions } from './clerk'
 export type { Permission, PermissionRegistry, PermissionRequirement, GriddyAuthDecorator } from './types'
 export { GriddyAuthError, errorCodes, type GriddyAuthErrorCode } from './errors'
