@@ -6,6 +6,8 @@
 // Packs the package with `npm pack` (so "files" is exercised too), unpacks it
 // into <tmp>/node_modules/fastify-griddy-auth next to symlinks of its runtime
 // dependencies, and checks, as a consumer would see it:
+//   - contents: exactly the expected kinds of file (LICENSE, README, CHANGELOG,
+//     docs/, dist/), the package's provenance, source maps that resolve;
 //   - runtime: require() and import of "fastify-griddy-auth" and
 //     "fastify-griddy-auth/testing" on this Node version (default + named
 //     exports are the same functions, CJS and ESM share one instance);
@@ -13,10 +15,10 @@
 //     node16, nodenext, bundler and node10.
 // Exits non-zero on any failure. Output is "ok"/"not ok" lines.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -69,7 +71,53 @@ const node = (file, src) => {
   return execFileSync(process.execPath, [file], { cwd: tmp, encoding: 'utf8', stdio: 'pipe' })
 }
 
-// 3. runtime
+// 3. contents of the tarball
+const packedFiles = packed[0].files.map((f) => f.path)
+const packedSet = new Set(packedFiles)
+
+check('packed files are exactly the expected kinds (no tests, bench, examples, sources, dotfiles)', () => {
+  const allowed = [
+    /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^CHANGELOG\.md$/,
+    /^docs\/[\w-]+\.md$/,
+    /^dist\/(?:[\w-]+\/)*[\w.-]+\.(?:js|cjs|mjs|d\.ts|d\.mts|js\.map)$/
+  ]
+  const unexpected = packedFiles.filter((f) => !allowed.some((re) => re.test(f)))
+  if (unexpected.length) throw new Error(`not meant to ship: ${unexpected.join(', ')}`)
+  const docs = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)
+  const missing = ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...docs].filter((f) => !packedSet.has(f))
+  if (missing.length) throw new Error(`missing from the tarball: ${missing.join(', ')}`)
+})
+
+check('package.json tells where the package comes from', () => {
+  const shipped = JSON.parse(readFileSync(join(dest, 'package.json'), 'utf8'))
+  if (shipped.license !== 'MIT') throw new Error(`license is ${shipped.license}`)
+  if (!/^MIT License/.test(readFileSync(join(dest, 'LICENSE'), 'utf8'))) throw new Error('LICENSE is not the MIT licence text')
+  for (const key of ['repository', 'homepage', 'bugs', 'keywords']) {
+    if (shipped[key] === undefined) throw new Error(`package.json has no "${key}"`)
+  }
+  if (!/^git\+https:\/\/github\.com\/.+\.git$/.test(shipped.repository.url)) throw new Error(`repository.url ${shipped.repository.url}`)
+})
+
+check('source maps in the tarball point at shipped files, or carry their sources', () => {
+  const problems = []
+  for (const file of packedFiles.filter((f) => /\.[cm]?js$/.test(f))) {
+    const ref = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(readFileSync(join(dest, file), 'utf8'))
+    if (ref === null) continue
+    const map = posix.join(posix.dirname(file), ref[1])
+    if (!packedSet.has(map)) {
+      problems.push(`${file} -> ${map}, which is not in the tarball`)
+      continue
+    }
+    const { sources = [], sourcesContent = [], sourceRoot = '' } = JSON.parse(readFileSync(join(dest, map), 'utf8'))
+    sources.forEach((source, i) => {
+      const target = posix.join(posix.dirname(map), sourceRoot, source)
+      if (!packedSet.has(target) && typeof sourcesContent[i] !== 'string') problems.push(`${map}: ${source} is neither shipped nor inlined`)
+    })
+  }
+  if (problems.length) throw new Error(problems.join('\n'))
+})
+
+// 4. runtime
 check('packed files include dist entry points', () => {
   const files = new Set(packed[0].files.map((f) => f.path))
   for (const f of Object.values(pkg.exports).flatMap((e) => typeof e === 'string' ? [e] : Object.values(e).flatMap((c) => Object.values(c)))) {
@@ -110,7 +158,7 @@ assert.deepEqual(Object.keys(testingNs).sort(), Object.keys(t).sort(), 'testing:
 for (const k of Object.keys(t)) assert.equal(testingNs[k], t[k], 'testing.' + k + ' same instance')
 `))
 
-// 4. types, as a TS consumer sees them
+// 5. types, as a TS consumer sees them
 const esmSrc = `
 import griddyAuth, { griddyAuth as named } from '${NAME}'
 import type { GriddyAuthOptions, AuthContext } from '${NAME}'

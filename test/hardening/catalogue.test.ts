@@ -1,7 +1,7 @@
 /**
  * The attack catalogue: RFC 8725 (JWT BCP) and known CVEs of JWT libraries,
  * one test per attack, each named after what it attacks. The table of
- * attack -> answer -> test is docs/attack-catalogue.md.
+ * attack -> answer -> test is docs/security.md.
  *
  * Attacks other suites already cover identically are not repeated here:
  * - alg "none" in any casing (CVE-2015-9235): test/attacks.test.ts 'alg none, in any casing, signed or not'
@@ -276,7 +276,7 @@ t.test('signature malleability through non-canonical base64url (RFC 4648 §3.5):
   const res = await call(app, respelled)
   // SPEC is silent; RFC 4648 lets a decoder accept or refuse non-zero pad bits. Accepting is safe here: the
   // bytes verified are the issuer's own, and no check keys on the token's spelling except the cache, which
-  // just holds one more entry. Today the plugin accepts (docs/attack-catalogue.md).
+  // just holds one more entry. Today the plugin accepts (docs/security.md).
   t.ok(res.statusCode === 200 || ['GRIDDY_AUTH_MALFORMED', 'GRIDDY_AUTH_SIGNATURE'].includes(res.json().code), `answered ${res.statusCode}`)
   if (res.statusCode === 200) t.equal(res.json().userId, 'user_1', 'the same user, nothing more')
   t.comment(`non-canonical signature spelling: ${res.statusCode === 200 ? 'accepted (same signature bytes)' : `refused ${String(res.json().code)}`}`)

@@ -231,7 +231,7 @@ t.test('a key dropped mid-traffic: its tokens (cached ones too) are refused from
 
   // 1. Only cached tokens: none needs a key, so nothing looks at the (stale) set and nothing refetches it.
   //    The dropped key's cached token keeps working until some request needs a key lookup, at most until
-  //    its exp + clockTolerance (SPEC §8). Documented in docs/attack-catalogue.md.
+  //    its exp + clockTolerance (SPEC §8). Documented in docs/security.md.
   const cachedOnly = await traffic(app, ttl + 200, () => [['keep', keep], ['lose', lose]])
   t.ok(cachedOnly.every((a) => a.status === 200), `cached-only traffic past jwksCacheTtl: still 200 (${summary(cachedOnly, 'lose')})`)
   t.equal(idp.hits(), 1, 'and no refetch')
