@@ -55,7 +55,7 @@ export function checkCorsPlacement (instance: FastifyInstance, authHook: unknown
     }
   }
   const preParsing = hooks.preParsing
-  if (preParsing.findLastIndex(isCorsHook) > preParsing.indexOf(authHook)) {
+  if (preParsing.slice(preParsing.indexOf(authHook) + 1).some(isCorsHook)) {
     throw new Error(`fastify-griddy-auth: @fastify/cors is registered with hook: 'preParsing' after fastify-griddy-auth (${where}): its hook would run after the plugin's, ${consequence}. Register @fastify/cors before fastify-griddy-auth (in the same scope or a parent scope), or use its default hook, 'onRequest', which works in either order.`)
   }
 }
