@@ -152,3 +152,42 @@ for (const row of rows) {
     for (const [name, value] of Object.entries(row.headers ?? {})) t.equal(res.headers[name], value, name)
   })
 }
+
+// A browser frontend on another origin (the dashboard of `npm start`): CORS with @fastify/cors,
+// registered before or after the plugin. dashboard.e2e.test.ts drives the same in a real browser.
+for (const corsOrder of ['before', 'after'] as const) {
+  t.test(`CORS for a frontend, @fastify/cors registered ${corsOrder} the plugin`, async (t) => {
+    const frontend = 'https://app.griddy.test'
+    const corsApp = buildApp({ auth: issuer.pluginOptions, frontends: [frontend], corsOrder })
+    t.teardown(() => corsApp.close())
+    await corsApp.ready()
+
+    const preflight = await corsApp.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/leagues',
+      headers: { origin: frontend, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' }
+    })
+    t.equal(preflight.statusCode, 204, 'the preflight is answered, unauthenticated')
+    t.equal(preflight.headers['access-control-allow-origin'], frontend)
+    t.equal(preflight.headers['access-control-allow-methods'], 'GET, POST')
+    t.equal(preflight.headers['access-control-allow-headers'], 'Authorization, Content-Type')
+    t.equal(preflight.headers['access-control-max-age'], '600')
+
+    const calls: Array<{ authorization?: string, status: number, code?: string }> = [
+      { authorization: `Bearer ${issuer.sign({ sub: 'user_1', permissions: ['leagues:read'] })}`, status: 200 },
+      { status: 401, code: 'GRIDDY_AUTH_NO_TOKEN' },
+      { authorization: `Bearer ${issuer.sign({ sub: 'user_1', permissions: ['leagues:read'] }, { expiresIn: -60 })}`, status: 401, code: 'GRIDDY_AUTH_EXPIRED' },
+      { authorization: `Bearer ${issuer.sign({ sub: 'user_1', permissions: ['leagues:read'], azp: 'https://other.griddy.test' })}`, status: 401, code: 'GRIDDY_AUTH_AUTHORIZED_PARTY' },
+      { authorization: `Bearer ${issuer.sign({ sub: 'user_1', permissions: ['teams:read'] })}`, status: 403, code: 'GRIDDY_AUTH_FORBIDDEN' }
+    ]
+    for (const row of calls) {
+      const res = await corsApp.inject({ url: '/api/v1/leagues', headers: { origin: frontend, ...(row.authorization === undefined ? {} : { authorization: row.authorization }) } })
+      t.equal(res.statusCode, row.status, `${row.code ?? 'ok'}: status`)
+      if (row.code !== undefined) t.equal(res.json().code, row.code)
+      t.equal(res.headers['access-control-allow-origin'], frontend, `${row.code ?? 'ok'}: readable by the frontend`)
+      t.equal(res.headers['access-control-expose-headers'], 'WWW-Authenticate, Retry-After', `${row.code ?? 'ok'}: WWW-Authenticate exposed`)
+    }
+    const otherOrigin = await corsApp.inject({ url: '/api/v1/leagues', headers: { origin: 'https://evil.example' } })
+    t.equal(otherOrigin.headers['access-control-allow-origin'], undefined, 'another origin gets no CORS: its page cannot read the answer')
+  })
+}

@@ -14,11 +14,16 @@
  * which the plugin writes each route's real requirement (bearer token,
  * permissions, 401/403/503), and Swagger UI serves it at /docs.
  *
+ * Browser frontends on other origins (the dashboard of `npm start`) call it
+ * through CORS: @fastify/cors, with the options docs/browser-frontends.md
+ * explains, registered before or after the plugin (both work).
+ *
  * In your own project, import from 'fastify-griddy-auth' instead of '../lib'.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import cors, { type FastifyCorsOptions } from '@fastify/cors'
 import griddyAuth, { type AuthContext, type GriddyAuthOptions } from '../lib'
 
 export interface BuildAppOptions {
@@ -26,6 +31,29 @@ export interface BuildAppOptions {
   auth: GriddyAuthOptions
   /** Fastify's own options (logger...). */
   server?: FastifyServerOptions
+  /**
+   * Origins of the browser frontends that call the API from another origin
+   * (`http://127.0.0.1:5173`): CORS is answered for them only. Use the same
+   * list as the plugin's `authorizedParties`. None: no CORS.
+   */
+  frontends?: readonly string[]
+  /** Where @fastify/cors is registered: `'before'` or `'after'` the plugin (default), which both work. */
+  corsOrder?: 'before' | 'after'
+}
+
+/**
+ * CORS for bearer tokens: the frontends' exact origins, the `Authorization`
+ * header allowed, and the two headers of the plugin's errors exposed to the
+ * page's script. No `credentials`: a bearer token is not a cookie.
+ */
+export function corsOptions (frontends: readonly string[]): FastifyCorsOptions {
+  return {
+    origin: [...frontends],
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    exposedHeaders: ['WWW-Authenticate', 'Retry-After'],
+    maxAge: 600 // seconds a browser may reuse a preflight's answer
+  }
 }
 
 export interface League { id: string, name: string, ownerId: string, private: boolean }
@@ -90,9 +118,14 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
   // it is registered in and that scope's children, whatever the order.
   app.register(swaggerUi, { routePrefix: '/docs' })
 
+  const frontends = options.frontends ?? []
   app.register(async function guarded (app) {
+    // Preflights are never authenticated, and @fastify/cors's default
+    // onRequest hook runs before the plugin's authentication either way.
+    if (frontends.length > 0 && options.corsOrder === 'before') await app.register(cors, corsOptions(frontends))
     // Every route of this scope needs a valid token unless it says otherwise.
     await app.register(griddyAuth, options.auth)
+    if (frontends.length > 0 && options.corsOrder !== 'before') await app.register(cors, corsOptions(frontends))
     app.register(health)
     app.register(api, { prefix: '/api/v1' })
   })

@@ -18,7 +18,7 @@ export interface ListenConfig {
 }
 
 export type ExampleConfig =
-  | (ListenConfig & { readonly mode: 'local', readonly devIssuerFile: string })
+  | (ListenConfig & { readonly mode: 'local', readonly devIssuerFile: string, readonly dashboardPort: number })
   | (ListenConfig & { readonly mode: 'provider', readonly auth: GriddyAuthOptions })
 
 /** A configuration mistake: its message is shown as is, on one line. */
@@ -58,13 +58,18 @@ export function loadDotEnv (cwd: string = process.cwd()): boolean {
   return true
 }
 
+function portOf (env: Env, name: string, fallback: string): number {
+  const raw = read(env, name) ?? fallback
+  const port = Number(raw)
+  if (!/^\d+$/.test(raw) || port > 65535) {
+    throw new ConfigError(`${name} must be a port number (0-65535), got ${JSON.stringify(raw)}`)
+  }
+  return port
+}
+
 export function readConfig (env: Env = process.env): ExampleConfig {
   const host = read(env, 'HOST') ?? '127.0.0.1'
-  const rawPort = read(env, 'PORT') ?? '3000'
-  const port = Number(rawPort)
-  if (!/^\d+$/.test(rawPort) || port > 65535) {
-    throw new ConfigError(`PORT must be a port number (0-65535), got ${JSON.stringify(rawPort)}`)
-  }
+  const port = portOf(env, 'PORT', '3000')
 
   const issuer = list(env, 'GRIDDY_ISSUER')
   const audience = list(env, 'GRIDDY_AUDIENCE')
@@ -72,7 +77,14 @@ export function readConfig (env: Env = process.env): ExampleConfig {
   const jwksUrl = read(env, 'GRIDDY_JWKS_URL')
 
   if (issuer === undefined && audience === undefined && authorizedParties === undefined && jwksUrl === undefined) {
-    return { mode: 'local', host, port, devIssuerFile: read(env, 'GRIDDY_DEV_ISSUER_FILE') ?? defaultDevIssuerFile }
+    return {
+      mode: 'local',
+      host,
+      port,
+      // The dashboard's origin: a frontend's usual dev port (Vite's), another origin than the API's.
+      dashboardPort: portOf(env, 'DASHBOARD_PORT', '5173'),
+      devIssuerFile: read(env, 'GRIDDY_DEV_ISSUER_FILE') ?? defaultDevIssuerFile
+    }
   }
   if (issuer === undefined || issuer.length === 0) {
     throw new ConfigError('GRIDDY_ISSUER is required when verifying provider tokens (e.g. https://<your-frontend-api>.clerk.accounts.dev); unset every GRIDDY_* variable for local mode')

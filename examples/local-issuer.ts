@@ -10,9 +10,11 @@
  * file, checks that the JWKS it names answers and still publishes that key
  * (so a file left by a killed server is detected), then signs locally. The
  * key is created at start and lives only as long as the server: nothing
- * outlives it, and no endpoint on any port hands out tokens.
+ * outlives it. The one endpoint that hands out tokens is the dashboard's
+ * `getToken()` stand-in (dashboard-server.ts): on the dashboard's own
+ * origin, never on the API, for its few demo users only.
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto'
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import type { GriddyAuthOptions } from '../lib'
 import { createTestIssuer, signToken, type TestKey } from '../lib/testing'
@@ -33,6 +35,8 @@ export interface DevTokenRequest {
   sessionId?: string
   /** Seconds from now; negative makes an expired token. Default 3600. */
   expiresIn?: number
+  /** The `azp`: the origin of the frontend the token is for. Default: the first authorized party. */
+  authorizedParty?: string
 }
 
 export interface DevTokenMinter {
@@ -60,33 +64,43 @@ export class LocalIssuerUnavailable extends Error {
 
 const localInfo = {
   issuer: 'urn:griddy:dev-issuer',
-  audience: 'urn:griddy:example-api',
-  // Like Clerk's `azp`: the origin of the frontend that obtained the token.
-  authorizedParties: ['http://localhost:5173']
+  audience: 'urn:griddy:example-api'
 } as const
+
+export interface LocalIssuerOptions {
+  /**
+   * Like Clerk's `azp`: the origins of the frontends that may obtain tokens
+   * (`npm start` passes the dashboard's). Minted tokens get the first.
+   * Default `['http://localhost:5173']`.
+   */
+  authorizedParties?: readonly string[]
+}
 
 /** Claims shaped like a Clerk session token's, signed RS256 with `key`. */
 export function mintDevToken (info: DevIssuerInfo, key: TestKey, request: DevTokenRequest): string {
   const now = Math.floor(Date.now() / 1000)
   const exp = now + (request.expiresIn ?? 3600)
+  const azp = request.authorizedParty ?? info.authorizedParties[0]
   const payload = {
     iss: info.issuer,
     aud: info.audience,
     sub: request.sub,
     ...(request.sessionId !== undefined ? { sid: request.sessionId } : {}),
-    ...(info.authorizedParties[0] !== undefined ? { azp: info.authorizedParties[0] } : {}),
+    ...(azp !== undefined ? { azp } : {}),
     permissions: request.permissions ?? [],
     iat: Math.min(now, exp - 60),
-    exp
+    exp,
+    // A token id (RFC 7519): two tokens minted in the same second still differ.
+    jti: randomUUID()
   }
   return signToken({ alg: 'RS256', typ: 'JWT', kid: key.kid }, payload, key)
 }
 
 /** Starts the dev issuer: a fresh key, its JWKS on a free 127.0.0.1 port. */
-export async function startLocalIssuer (): Promise<LocalIssuer> {
+export async function startLocalIssuer (options: LocalIssuerOptions = {}): Promise<LocalIssuer> {
   const issuer = await createTestIssuer({ issuer: localInfo.issuer, audience: localInfo.audience })
   const served = await issuer.serve()
-  const info: DevIssuerInfo = { ...localInfo, jwksUrl: served.jwksUrl }
+  const info: DevIssuerInfo = { ...localInfo, authorizedParties: options.authorizedParties ?? ['http://localhost:5173'], jwksUrl: served.jwksUrl }
   let sharedFile: string | undefined
 
   return {

@@ -1,9 +1,10 @@
 /**
  * `npm start` as a newcomer uses it: start examples/server.ts with no
  * configuration, run the curl commands it prints (with fetch), open the
- * Swagger UI link it prints (public: no token), mint a token with
- * examples/token.ts, stop it with Ctrl-C. The same link in provider mode. And
- * a port already in use.
+ * Swagger UI link it prints (public: no token), the dashboard link (its dev
+ * token endpoint, CORS from its origin; dashboard.e2e.test.ts drives the page
+ * in a browser), mint a token with examples/token.ts, stop it with Ctrl-C.
+ * The same links in provider mode. And a port already in use.
  */
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -40,6 +41,7 @@ function env (port: number, devIssuerFile: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
     PORT: String(port),
+    DASHBOARD_PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     GRIDDY_ISSUER: '',
@@ -162,6 +164,40 @@ async function docsArePublic (t: Test, banner: string, port: number): Promise<vo
   t.match(await openapi.json(), { openapi: /^3\./, components: { securitySchemes: { griddyAuth: { type: 'http', scheme: 'bearer' } } } })
 }
 
+/** The banner's dashboard: its page, its getToken() stand-in (for its own page only), CORS from its origin. */
+async function dashboardWorks (t: Test, banner: string, port: number): Promise<void> {
+  const dashboard = /\nDashboard: (http:\/\/127\.0\.0\.1:\d+) — a browser frontend on another origin/.exec(banner)?.[1] ?? ''
+  t.not(dashboard, '', 'the banner shows the dashboard URL')
+  t.not(dashboard, `http://127.0.0.1:${port}`, 'on another origin than the API')
+  t.match(banner, `\n  azp       ${dashboard}\n`, 'the API accepts tokens minted for the dashboard\'s origin')
+  const page = await fetch(dashboard)
+  t.equal(page.status, 200)
+  t.match(page.headers.get('content-type'), /^text\/html/)
+  t.match(await page.text(), /<title>Griddy dashboard/)
+
+  const getToken = (origin: string | undefined): Promise<Response> => fetch(`${dashboard}/dev/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(origin === undefined ? {} : { origin }) },
+    body: JSON.stringify({ user: 'user_1' })
+  })
+  const minted = await getToken(dashboard)
+  t.equal(minted.status, 200, 'POST /dev/token from the dashboard\'s own origin: a token')
+  t.equal(minted.headers.get('cache-control'), 'no-store')
+  const { token } = await minted.json() as { token: string }
+  const leagues = await fetch(`http://127.0.0.1:${port}/api/v1/leagues`, { headers: { origin: dashboard, authorization: `Bearer ${token}` } })
+  t.equal(leagues.status, 200, 'which the API accepts')
+  t.equal(leagues.headers.get('access-control-allow-origin'), dashboard, 'with CORS for the dashboard')
+  for (const origin of [undefined, 'http://evil.example', `http://127.0.0.1:${port}`]) {
+    t.equal((await getToken(origin)).status, 403, `no token for a request from ${origin ?? 'no origin'}`)
+  }
+  const preflight = await fetch(`http://127.0.0.1:${port}/api/v1/leagues`, {
+    method: 'OPTIONS',
+    headers: { origin: dashboard, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' }
+  })
+  t.equal(preflight.status, 204, 'the API answers the dashboard\'s preflight')
+  t.equal(preflight.headers.get('access-control-allow-origin'), dashboard)
+}
+
 t.test('npm start with no configuration: prints working curl commands, token CLI, Ctrl-C', { buffered: true }, async (t) => {
   const port = await freePort()
   const devIssuerFile = join(dir, 'started.json')
@@ -180,6 +216,7 @@ t.test('npm start with no configuration: prints working curl commands, token CLI
     if (example.message !== undefined) t.equal(json.message, example.message)
   }
   t.ok(examples.some((e) => e.code === 'GRIDDY_AUTH_EXPIRED' && e.message === 'Token has expired'))
+  await dashboardWorks(t, banner, port)
 
   // npm run -s token -- ...: only the token on stdout.
   const cli = collect(run('token.ts', ['--sub', 'user_2', '--permissions', 'leagues:read,teams:read', '--sid', 'sess_2'], port, devIssuerFile))
@@ -208,6 +245,8 @@ t.test('npm start with GRIDDY_ISSUER and GRIDDY_AUDIENCE: provider mode, the sam
     GRIDDY_AUDIENCE: 'https://api.griddy.invalid'
   })
   t.match(banner, `Griddy example API listening on http://127.0.0.1:${port}  (provider mode`)
+  t.match(banner, '\n  CORS      (none: set GRIDDY_AUTHORIZED_PARTIES to your frontends\' origins)\n')
+  t.notMatch(banner, 'Dashboard:', 'no dashboard: it needs the local dev issuer')
   await docsArePublic(t, banner, port)
   // No token, so no key is fetched: the closed network is never asked.
   const me = await fetch(`http://127.0.0.1:${port}/api/v1/me`)
@@ -250,4 +289,9 @@ t.test('a port already in use: one line, exit code 1', { buffered: true }, async
   t.equal(exit.stdout, '')
   t.equal(exit.stderr, `Error: Port ${port} is already in use on 127.0.0.1: stop the other server or choose another port (PORT=3001 npm start).\n`)
   t.notOk(existsSync(devIssuerFile), 'a server that did not start shares no key')
+
+  const dashboardBlocked = await within(15_000, collect(run('server.ts', [], await freePort(), devIssuerFile, { DASHBOARD_PORT: String(port) })).exited, 'server exit')
+  t.equal(dashboardBlocked.code, 1)
+  t.equal(dashboardBlocked.stderr, `Error: The dashboard's port ${port} is already in use on 127.0.0.1: stop the other server or choose another port (DASHBOARD_PORT=5174 npm start).\n`)
+  t.notOk(existsSync(devIssuerFile))
 })

@@ -3,35 +3,45 @@
  *
  * - With no GRIDDY_* variable: local mode. An embedded dev issuer signs
  *   tokens; the API fetches its keys over HTTP on 127.0.0.1, like it would
- *   from Clerk. Prints curl commands with ready-made tokens.
+ *   from Clerk. Prints curl commands with ready-made tokens, and serves the
+ *   dashboard (examples/dashboard/) on a second origin, DASHBOARD_PORT
+ *   (default 5173): a browser frontend calling the API through CORS.
  * - With GRIDDY_ISSUER and GRIDDY_AUDIENCE (see .env.example): verifies your
- *   identity provider's tokens, and mints nothing.
+ *   identity provider's tokens, and mints nothing. CORS is answered for the
+ *   origins in GRIDDY_AUTHORIZED_PARTIES (your frontends).
  *
  * PORT (default 3000) and HOST (default 127.0.0.1) choose where it listens;
  * LOG_LEVEL (default info) the log level of the JSON logs, written to stderr.
  */
-import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app'
 import { ConfigError, loadDotEnv, readConfig, type ExampleConfig } from './config'
-import { startLocalIssuer, type LocalIssuer } from './local-issuer'
+import type { LocalIssuer } from './local-issuer'
+import { DashboardListenError, startLocalMode, urlOf } from './local-mode'
 
 /** A start-up failure worth one line, not a stack. */
 function explain (err: unknown, config: ExampleConfig | undefined): string | undefined {
   if (err instanceof ConfigError) return err.message
   if (!(err instanceof Error)) return undefined
-  const where = config === undefined ? '' : `${config.host}:${config.port}`
-  const code = 'code' in err ? err.code : undefined
-  if (code === 'EADDRINUSE') return `Port ${config?.port ?? ''} is already in use on ${config?.host ?? ''}: stop the other server or choose another port (PORT=3001 npm start).`
-  if (code === 'EACCES') return `Not allowed to listen on ${where}: choose a port above 1023.`
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `Cannot listen on ${where}: HOST is not an address of this machine.`
+  if (err instanceof DashboardListenError && config?.mode === 'local') {
+    return explainListen(err.cause, config.host, config.dashboardPort, 'DASHBOARD_PORT=5174', 'The dashboard\'s port')
+  }
+  if (config !== undefined) {
+    const listen = explainListen(err, config.host, config.port, 'PORT=3001', 'Port')
+    if (listen !== undefined) return listen
+  }
   // Invalid plugin options (a GRIDDY_* value) stop start-up with a message naming the option.
   if (err.message.startsWith('fastify-griddy-auth:')) return err.message
   return undefined
 }
 
-function urlOf (host: string, port: number): string {
-  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host
-  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
+/** Why listening on host:port failed, in one line, or undefined if it is not a listening error. */
+function explainListen (err: unknown, host: string, port: number, otherPort: string, what: string): string | undefined {
+  const code = err instanceof Error && 'code' in err ? err.code : undefined
+  const where = `${host}:${port}`
+  if (code === 'EADDRINUSE') return `${what} ${port} is already in use on ${host}: stop the other server or choose another port (${otherPort} npm start).`
+  if (code === 'EACCES') return `Not allowed to listen on ${where}: choose a port above 1023.`
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `Cannot listen on ${where}: HOST is not an address of this machine.`
+  return undefined
 }
 
 const bearer = (token: string): string => `-H 'Authorization: Bearer ${token}'`
@@ -39,7 +49,7 @@ const bearer = (token: string): string => `-H 'Authorization: Bearer ${token}'`
 /** Swagger UI (public, outside the guarded scope; see app.ts) sends the token it is given in its Authorize dialog. */
 const docsLine = (api: string): string => `Swagger UI: ${api}/docs — click Authorize and paste a token`
 
-function localBanner (api: string, issuer: LocalIssuer): string {
+function localBanner (api: string, dashboard: string, issuer: LocalIssuer): string {
   const reader = issuer.mint({ sub: 'user_1', sessionId: 'sess_1', permissions: ['leagues:read', 'teams:read'] })
   const expired = issuer.mint({ sub: 'user_1', sessionId: 'sess_1', permissions: ['leagues:read', 'teams:read'], expiresIn: -60 })
   return `
@@ -65,6 +75,8 @@ curl -i ${api}/healthz
 
 ${docsLine(api)} (the first one above lists leagues)
 
+Dashboard: ${dashboard} — a browser frontend on another origin: sign in, list leagues, see the 401s and 403s
+
 Mint your own tokens (in another terminal, while this server runs):
   TOKEN=$(npm run -s token -- --sub user_2 --permissions leagues:read,teams:read --sid sess_2)
   curl -i ${api}/api/v1/leagues/lg_2 -H "Authorization: Bearer $TOKEN"
@@ -81,6 +93,7 @@ Griddy example API listening on ${api}  (provider mode: verifying your identity 
   issuer    ${list(issuer)}
   audience  ${list(audience)}
   azp       ${authorizedParties === undefined ? '(not checked: GRIDDY_AUTHORIZED_PARTIES is unset)' : list(authorizedParties)}
+  CORS      ${authorizedParties === undefined ? '(none: set GRIDDY_AUTHORIZED_PARTIES to your frontends\' origins)' : `answered for ${list(authorizedParties)}`}
   JWKS      ${jwksUrl ?? '<issuer>/.well-known/jwks.json'}
 
 Try it, with TOKEN set to a session token from your frontend (Clerk: await getToken()):
@@ -95,33 +108,27 @@ Press Ctrl-C to stop.
 
 async function main (): Promise<void> {
   let config: ExampleConfig | undefined
-  let app: FastifyInstance | undefined
+  let running: { close: () => Promise<void> } | undefined
   try {
     loadDotEnv()
     config = readConfig()
     const server = { logger: { level: process.env.LOG_LEVEL ?? 'info', stream: process.stderr } }
-    let banner: (api: string) => string
-    let afterListen: (api: string) => Promise<void> = async () => {}
     if (config.mode === 'local') {
-      const issuer = await startLocalIssuer()
-      const devIssuerFile = config.devIssuerFile
-      app = buildApp({ auth: issuer.pluginOptions, server })
-      app.addHook('onClose', async () => { await issuer.close() })
+      const local = await startLocalMode({ host: config.host, port: config.port, dashboardPort: config.dashboardPort, server })
+      running = local
       // Shared only once listening: a second server that fails to start must not take it over.
-      afterListen = async (api) => { await issuer.share(devIssuerFile, api) }
-      banner = (api) => localBanner(api, issuer)
+      await local.issuer.share(config.devIssuerFile, local.apiUrl)
+      process.stdout.write(localBanner(local.apiUrl, local.dashboardUrl, local.issuer))
     } else {
-      const providerConfig = config
-      app = buildApp({ auth: config.auth, server })
-      banner = (api) => providerBanner(api, providerConfig)
+      // Your frontends' origins: the tokens' azp, and the origins CORS is answered for.
+      const app = buildApp({ auth: config.auth, server, frontends: config.auth.authorizedParties ?? [] })
+      running = { close: async () => { await app.close() } }
+      await app.listen({ host: config.host, port: config.port })
+      const address = app.server.address()
+      process.stdout.write(providerBanner(urlOf(config.host, typeof address === 'object' && address !== null ? address.port : config.port), config))
     }
-    await app.listen({ host: config.host, port: config.port })
-    const address = app.server.address()
-    const api = urlOf(config.host, typeof address === 'object' && address !== null ? address.port : config.port)
-    await afterListen(api)
-    process.stdout.write(banner(api))
   } catch (err) {
-    await app?.close().catch(() => {})
+    await running?.close().catch(() => {})
     const reason = explain(err, config)
     if (reason === undefined) console.error(err)
     else console.error(`Error: ${reason}`)
@@ -129,7 +136,7 @@ async function main (): Promise<void> {
     return
   }
 
-  const running = app
+  const stack = running
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -138,7 +145,7 @@ async function main (): Promise<void> {
     }
     stopping = true
     console.error(`${signal}: closing the server...`)
-    running.close().then(
+    stack.close().then(
       () => { process.exitCode = 0 },
       (err: unknown) => {
         console.error(err)

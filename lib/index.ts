@@ -3,7 +3,7 @@
  * verification pipeline, the route policy, hooks and decorators; each of
  * those lives in its own module.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveOptions, type GriddyAuthOptions } from './options'
 import { createKeyResolver } from './keys'
@@ -15,6 +15,8 @@ import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
 import { finalPolicy, policyOf, withPolicy } from './route-policy'
 import { documentRoute } from './openapi'
+import { isCorsPreflight } from './preflight'
+import { checkCorsPlacement } from './cors-placement'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 
@@ -63,11 +65,13 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     done(err as Error)
   }
 
-  const onRequest: onRequestHookHandler = function (request, _reply, done) {
+  // preParsing, not onRequest: every onRequest hook (@fastify/cors's, registered
+  // before or after the plugin) has run, and the body is still unparsed.
+  const authenticationHook: preParsingHookHandler = function (request, _reply, _payload, done) {
     const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
     if (config.url === undefined) return done() // no route matched: the 404 stays a 404
     const policy = policyOf(config)
-    if (policy.public) return done()
+    if (policy.public || isCorsPreflight(request)) return done()
 
     let result: AuthContext | Promise<AuthContext>
     try {
@@ -113,11 +117,19 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     declared.push({ instance: this, route, name })
   })
   fastify.addHook('onReady', async function () {
+    const checked = new Set<FastifyInstance>()
     for (const { instance, route, name } of declared.splice(0)) {
-      documentRoute(instance, route, finalPolicy((route.config ?? {}) as Record<PropertyKey, unknown>, name))
+      const policy = finalPolicy((route.config ?? {}) as Record<PropertyKey, unknown>, name)
+      documentRoute(instance, route, policy)
+      // Guarded routes say where a frontend calls; @fastify/cors's own OPTIONS route does not.
+      if (!policy.public && route.method !== 'OPTIONS' && !checked.has(instance)) {
+        checked.add(instance)
+        checkCorsPlacement(instance, authenticationHook, name)
+      }
     }
+    if (!checked.has(fastify)) checkCorsPlacement(fastify, authenticationHook, 'the scope fastify-griddy-auth is registered in')
   })
-  fastify.addHook('onRequest', onRequest)
+  fastify.addHook('preParsing', authenticationHook)
   // Fastify's default error handler applies err.headers; this keeps them for a custom setErrorHandler too.
   fastify.addHook('onError', (_request, reply, err, done) => {
     if (err instanceof GriddyAuthError) reply.headers(err.headers)
