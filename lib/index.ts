@@ -12,7 +12,8 @@ import { createAuthenticator } from './authenticator'
 import { GriddyAuthError } from './errors'
 import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
-import { finalPolicy, policyOf, withPolicy } from './route-policy'
+import { finalPolicy, policyOf, refuseMisplaced, withPolicy } from './route-policy'
+import { warnSynonyms } from './config-keys'
 import { documentRoute } from './openapi'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
@@ -108,12 +109,17 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const declared: Array<{ instance: FastifyInstance, route: RouteOptions, name: string }> = []
   fastify.addHook('onRoute', function (route) {
     const name = `route "${String(route.method)} ${route.url}"`
+    refuseMisplaced(route, name)
     route.config = withPolicy(route.config as Record<PropertyKey, unknown> | undefined, name) as typeof route.config
     declared.push({ instance: this, route, name })
   })
   fastify.addHook('onReady', async function () {
+    const warned = new Set<string>()
     for (const { instance, route, name } of declared.splice(0)) {
-      documentRoute(instance, route, finalPolicy((route.config ?? {}) as Record<PropertyKey, unknown>, name))
+      const config = (route.config ?? {}) as Record<PropertyKey, unknown>
+      const policy = finalPolicy(config, name)
+      warnSynonyms(fastify.log, config, name, route.url, warned)
+      documentRoute(instance, route, policy)
     }
   })
   fastify.addHook('onRequest', onRequest)
