@@ -84,6 +84,10 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   }
 
   async function authorize (this: FastifyRequest, permissions?: PermissionRequirement): Promise<AuthContext> {
+    // An explicit undefined is a constant that does not exist, not "no permission needed".
+    if (permissions === undefined && arguments.length > 0) {
+      throw new TypeError('fastify-griddy-auth: request.authorize() permissions must be a permission name or an array of names, got undefined; call request.authorize() with no argument to require a valid token only')
+    }
     const required = parseRequirement(permissions, 'request.authorize() permissions', false)
     try {
       this.auth ??= await authenticateRequest(this)
