@@ -118,6 +118,20 @@ t.test('options (SPEC §3)', async (t) => {
       invalid.push({ name: `${option}: ${label}`, options: () => ({ ...base, [option]: value }), option })
     }
   }
+  // Issue #15: values no Node timer can hold (a longer delay fires at once) or no fetch can take.
+  for (const option of ['jwksTimeout', 'jwksCooldown', 'jwksCacheTtl']) {
+    for (const [label, value] of [['2500.5', 2500.5], ['2**31', 2 ** 31], ['1e12', 1e12], ['Number.MAX_SAFE_INTEGER', Number.MAX_SAFE_INTEGER]] as const) {
+      invalid.push({ name: `${option}: ${label}`, options: () => ({ ...base, [option]: value }), option })
+    }
+  }
+  invalid.push(
+    { name: 'clockTolerance: 3601 (milliseconds given as seconds?)', options: () => ({ ...base, clockTolerance: 3601 }), option: 'clockTolerance' },
+    { name: 'clockTolerance: 5000', options: () => ({ ...base, clockTolerance: 5000 }), option: 'clockTolerance' },
+    { name: 'jwksUrl with user:password@', options: () => ({ ...drop('jwks'), jwksUrl: 'https://user:secret@issuer.test/jwks.json' }), option: 'jwksUrl' },
+    { name: 'jwksUrl with a user only', options: () => ({ ...drop('jwks'), jwksUrl: 'https://user@issuer.test/jwks.json' }), option: 'jwksUrl' },
+    { name: 'an issuer with credentials, used as the key URL', options: () => ({ ...drop('jwks'), issuer: ['https://a.test', 'https://u:p@b.test'] }), option: 'issuer' }
+  )
+
   t.test('invalid options fail start-up with a message naming the option', async (t) => {
     for (const c of invalid) {
       const options = c.options()
@@ -142,6 +156,9 @@ t.test('options (SPEC §3)', async (t) => {
   t.test('valid edge values are accepted', async (t) => {
     const valid: Array<[string, Record<string, unknown>]> = [
       ['0 for every ms option and clockTolerance', { ...base, jwksTimeout: 0, jwksCooldown: 0, jwksCacheTtl: 0, clockTolerance: 0 }],
+      ['2**31 - 1 for every ms option, 3600 s of tolerance', { ...base, jwksTimeout: 2 ** 31 - 1, jwksCooldown: 2 ** 31 - 1, jwksCacheTtl: 2 ** 31 - 1, clockTolerance: 3600 }],
+      ["an issuer with credentials when keys don't come from it", { ...base, issuer: 'https://u:p@issuer.test' }],
+      ['a jwksUrl with a query string', { ...drop('jwks'), jwksUrl: 'https://issuer.test/jwks.json?tenant=a' }],
       ['fractional seconds of tolerance', { ...base, clockTolerance: 0.5 }],
       ['cache: false', { ...base, cache: false }],
       ['cache: 0', { ...base, cache: 0 }],
