@@ -14,6 +14,7 @@ import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
 import { finalPolicy, policyOf, refuseMisplaced, withPolicy } from './route-policy'
 import { warnSynonyms } from './config-keys'
+import { createPluginLog } from './plugin-log'
 import { documentRoute } from './openapi'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
@@ -22,7 +23,8 @@ type HookDone = (err?: Error) => void
 
 async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
-  const keys = createKeyResolver(options, fastify.log)
+  const { log, refusals } = createPluginLog(fastify.log, options)
+  const keys = createKeyResolver(options, log)
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
   const authenticator = createAuthenticator(options, verifySignature)
 
@@ -44,7 +46,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   /** One info line per failure: its code and the route pattern, never the token. */
   function logFailure (request: FastifyRequest, err: unknown): void {
     if (err instanceof GriddyAuthError) {
-      request.log.info({ code: err.code, route: request.routeOptions.url }, `griddy-auth: ${err.message}`)
+      refusals(request)?.info({ code: err.code, route: request.routeOptions.url }, `griddy-auth: ${err.message}`)
     }
   }
 
@@ -122,7 +124,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     for (const { instance, route, name } of declared.splice(0)) {
       const config = (route.config ?? {}) as Record<PropertyKey, unknown>
       const policy = finalPolicy(config, name)
-      warnSynonyms(fastify.log, config, name, route.url, warned)
+      warnSynonyms(log, config, name, route.url, warned)
       documentRoute(instance, route, policy)
     }
   })

@@ -58,11 +58,16 @@ export interface ResolvedOptions {
   readonly jwksCooldown: number
   readonly jwksTimeout: number
   readonly realm: string | undefined
+  /** Fastify's own register options, applied by the plugin to its own log lines (Fastify does not, for a fastify-plugin). */
+  readonly logLevel: string | undefined
+  readonly logSerializers: Readonly<Record<string, (value: unknown) => unknown>> | undefined
 }
 
 const known = new Set([
   'issuer', 'audience', 'jwksUrl', 'jwks', 'authorizedParties', 'clockTolerance', 'permissionsClaim',
-  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm'
+  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm',
+  // Fastify's own register options (types allow them on every plugin).
+  'prefix', 'logLevel', 'logSerializers'
 ])
 
 /** The longest delay a Node timer holds (2^31 - 1 ms); a longer one fires at once. */
@@ -176,6 +181,13 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     fail('realm', 'must be a string of printable ASCII characters')
   }
 
+  const { logLevel, logSerializers } = options
+  if (logLevel !== undefined && (typeof logLevel !== 'string' || logLevel.length === 0)) fail('logLevel', 'must be a log level name')
+  if (logSerializers !== undefined && (logSerializers === null || typeof logSerializers !== 'object' ||
+      Object.values(logSerializers).some((serializer) => typeof serializer !== 'function'))) {
+    fail('logSerializers', 'must be an object of functions')
+  }
+
   return {
     issuers: new Set(issuers),
     audiences: new Set(audiences),
@@ -188,6 +200,8 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     jwksCacheTtl: milliseconds('jwksCacheTtl', options.jwksCacheTtl, 600_000),
     jwksCooldown: milliseconds('jwksCooldown', options.jwksCooldown, 30_000),
     jwksTimeout: milliseconds('jwksTimeout', options.jwksTimeout, 5_000),
-    realm: realm as string | undefined
+    realm: realm as string | undefined,
+    logLevel: logLevel as string | undefined,
+    logSerializers: logSerializers as ResolvedOptions['logSerializers']
   }
 }

@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import griddyAuth, { type GriddyAuthOptions } from '../lib/index'
 import { redactUrl } from '../lib/redact-url'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
-import { captureLogs, countingServer, get, standardRoutes, type Tap } from './helpers'
+import { assertFailure, captureLogs, countingServer, get, messages, noToken, standardRoutes, type Tap } from './helpers'
 
 let issuer: TestIssuer
 let options: GriddyAuthOptions
@@ -30,6 +30,75 @@ async function loggedApp (t: Tap, extra: Record<string, unknown>, fastifyOptions
   await app.ready()
   return { app, logs }
 }
+
+t.test("Fastify's own register options are accepted, and logLevel / logSerializers apply to the plugin's lines", async (t) => {
+  t.test('prefix: accepted; the plugin declares no route of its own, so nothing moves', async (t) => {
+    const { app } = await loggedApp(t, { prefix: '/api' })
+    assertFailure(t, await get(app, '/private'), noToken(), undefined, '/private still guarded:')
+  })
+
+  t.test("the plugin's refusal line follows its logLevel, not the app's", async (t) => {
+    const cases: Array<[string, Record<string, unknown>, 'info' | 'warn', number]> = [
+      ['no logLevel: the app level (info)', {}, 'info', 1],
+      ['no logLevel: the app level (warn)', {}, 'warn', 0],
+      ["logLevel 'warn' hides it", { logLevel: 'warn' }, 'info', 0],
+      ["logLevel 'silent' hides it", { logLevel: 'silent' }, 'info', 0],
+      ["logLevel 'info' under an app at 'warn' shows it", { logLevel: 'info' }, 'warn', 1]
+    ]
+    for (const [name, extra, appLevel, expected] of cases) {
+      const logs = captureLogs()
+      const app = Fastify({ logger: { level: appLevel, stream: logs.stream } })
+      await app.register(griddyAuth, { ...options, ...extra } as GriddyAuthOptions)
+      standardRoutes(app)
+      await app.ready()
+      const res = await get(app, '/private')
+      t.equal(res.statusCode, 401, `${name}: still refused`)
+      const lines = logs.pluginLines().filter((line) => line.code === 'GRIDDY_AUTH_NO_TOKEN')
+      t.equal(lines.length, expected, `${name}: ${expected} plugin line(s)`)
+      if (expected === 1) t.match(lines[0], { level: 30, route: '/private', reqId: /./ }, `${name}: at info, with the route and the request id`)
+      await app.close()
+    }
+  })
+
+  t.test('logSerializers apply to the plugin lines', async (t) => {
+    const { app, logs } = await loggedApp(t, { logSerializers: { code: (code: unknown) => `serialized:${String(code)}` } })
+    await get(app, '/private')
+    t.same(logs.pluginLines().map((line) => line.code), ['serialized:GRIDDY_AUTH_NO_TOKEN'])
+  })
+
+  t.test('an unknown logLevel stops start-up naming the option', async (t) => {
+    const app = Fastify({ logger: { level: 'info', stream: captureLogs().stream } })
+    app.register(griddyAuth, { ...options, logLevel: 'verbose' } as GriddyAuthOptions)
+    await t.rejects(async () => { await app.ready() }, { name: 'TypeError', message: /^fastify-griddy-auth: option "logLevel" must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"$/ })
+    await app.close()
+  })
+
+  t.test('with no logger at all, the options are still accepted', async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(griddyAuth, { ...options, logLevel: 'warn', logSerializers: {} } as GriddyAuthOptions)
+    standardRoutes(app)
+    await app.ready()
+    assertFailure(t, await get(app, '/private'), noToken(), undefined, 'still guarded:')
+  })
+})
+
+t.test('one log line per refused request (the README recipes)', async (t) => {
+  const message = messages.GRIDDY_AUTH_NO_TOKEN
+  const recipes: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+    ["the defaults: the plugin's line and Fastify's error line", {}, {}],
+    ["Fastify's disableRequestLogging: the plugin's line only", {}, { disableRequestLogging: true }],
+    ["the plugin at logLevel 'warn': Fastify's error line only", { logLevel: 'warn' }, {}]
+  ]
+  const expected = [2, 1, 1]
+  for (const [i, [name, extra, fastifyOptions]] of recipes.entries()) {
+    const { app, logs } = await loggedApp(t, extra, fastifyOptions)
+    await get(app, '/private')
+    const refusal = logs.lines.filter((line) => typeof line.msg === 'string' && line.msg.includes(message))
+    t.equal(refusal.length, expected[i], `${name}: ${expected[i]} line(s) about the refusal`)
+    t.ok(refusal.every((line) => line.level === 30 && typeof line.reqId === 'string'), `${name}: at info, with the request id`)
+  }
+})
 
 t.test('JWKS URLs are logged without credentials, query or fragment', async (t) => {
   const idp = await countingServer(t, (_request, response) => { response.writeHead(500).end() })

@@ -129,7 +129,12 @@ t.test('options (SPEC §3)', async (t) => {
     { name: 'clockTolerance: 5000', options: () => ({ ...base, clockTolerance: 5000 }), option: 'clockTolerance' },
     { name: 'jwksUrl with user:password@', options: () => ({ ...drop('jwks'), jwksUrl: 'https://user:secret@issuer.test/jwks.json' }), option: 'jwksUrl' },
     { name: 'jwksUrl with a user only', options: () => ({ ...drop('jwks'), jwksUrl: 'https://user@issuer.test/jwks.json' }), option: 'jwksUrl' },
-    { name: 'an issuer with credentials, used as the key URL', options: () => ({ ...drop('jwks'), issuer: ['https://a.test', 'https://u:p@b.test'] }), option: 'issuer' }
+    { name: 'an issuer with credentials, used as the key URL', options: () => ({ ...drop('jwks'), issuer: ['https://a.test', 'https://u:p@b.test'] }), option: 'issuer' },
+    { name: 'logLevel not a string', options: () => ({ ...base, logLevel: 30 }), option: 'logLevel' },
+    { name: 'logLevel empty', options: () => ({ ...base, logLevel: '' }), option: 'logLevel' },
+    { name: 'logSerializers not an object', options: () => ({ ...base, logSerializers: 'x' }), option: 'logSerializers' },
+    { name: 'logSerializers null', options: () => ({ ...base, logSerializers: null }), option: 'logSerializers' },
+    { name: 'logSerializers holding a non-function', options: () => ({ ...base, logSerializers: { code: 'x' } }), option: 'logSerializers' }
   )
 
   t.test('invalid options fail start-up with a message naming the option', async (t) => {
@@ -159,6 +164,7 @@ t.test('options (SPEC §3)', async (t) => {
       ['2**31 - 1 for every ms option, 3600 s of tolerance', { ...base, jwksTimeout: 2 ** 31 - 1, jwksCooldown: 2 ** 31 - 1, jwksCacheTtl: 2 ** 31 - 1, clockTolerance: 3600 }],
       ["an issuer with credentials when keys don't come from it", { ...base, issuer: 'https://u:p@issuer.test' }],
       ['a jwksUrl with a query string', { ...drop('jwks'), jwksUrl: 'https://issuer.test/jwks.json?tenant=a' }],
+      ["Fastify's own register options", { ...base, prefix: '/api', logLevel: 'warn', logSerializers: { code: (value: unknown) => String(value) } }],
       ['fractional seconds of tolerance', { ...base, clockTolerance: 0.5 }],
       ['cache: false', { ...base, cache: false }],
       ['cache: 0', { ...base, cache: 0 }],
