@@ -22,6 +22,9 @@ import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 type HookDone = (err?: Error) => void
 
 async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
+  if (fastify.hasDecorator('griddyAuth')) {
+    throw new Error('fastify-griddy-auth is already registered in this scope or a parent scope: register it once, in the outermost scope that needs it (its policy reaches every child scope)')
+  }
   const options = resolveOptions(rawOptions)
   const { log, refusals } = createPluginLog(fastify.log, options)
   const keys = createKeyResolver(options, log)

@@ -8,6 +8,7 @@
  */
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
+import fastifyJwt from '@fastify/jwt'
 import griddyAuth, { type GriddyAuthOptions } from '../lib/index'
 import { redactUrl } from '../lib/redact-url'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
@@ -18,6 +19,84 @@ let options: GriddyAuthOptions
 t.before(async () => {
   issuer = await createTestIssuer()
   options = issuer.pluginOptions
+})
+
+t.test("an app's own @fastify/jwt keeps working, before or after the plugin, and so does the plugin", async (t) => {
+  const orders = ['app jwt first', 'plugin first', 'app jwt in a parent scope'] as const
+  for (const order of orders) {
+    t.test(order, async (t) => {
+      const app = Fastify()
+      t.teardown(() => app.close())
+      const appJwt = (): unknown => app.register(fastifyJwt, { secret: 'the-app-own-secret-of-32-characters' })
+      if (order !== 'plugin first') await appJwt()
+      const register = async (scope: FastifyInstance): Promise<void> => {
+        await scope.register(griddyAuth, options)
+        scope.get('/guarded', async (request) => ({ userId: request.auth?.userId, user: request.user ?? null }))
+        scope.get('/app-login', { config: { public: true } }, async (request) => {
+          await request.jwtVerify()
+          return { user: request.user }
+        })
+      }
+      if (order === 'app jwt in a parent scope') await app.register(async (child) => { await register(child) })
+      else await register(app)
+      if (order === 'plugin first') await appJwt()
+      await app.ready()
+
+      // The plugin: our tokens pass, none fails, and it never fills the app's request.user.
+      const ours = await get(app, '/guarded', issuer.sign({ sub: 'user_1' }))
+      t.equal(ours.statusCode, 200, 'the plugin admits its token')
+      t.same(ours.json(), { userId: 'user_1', user: null }, 'request.user is left to the app')
+      assertFailure(t, await get(app, '/guarded'), noToken(), undefined, 'the plugin still refuses no token:')
+
+      // The app's own @fastify/jwt: its decorators, its secret, its request.user.
+      const appToken = app.jwt.sign({ sub: 'app-user', role: 'admin' })
+      const theirs = await get(app, '/app-login', appToken)
+      t.equal(theirs.statusCode, 200, "the app's request.jwtVerify() verifies the app's token")
+      t.match(theirs.json(), { user: { sub: 'app-user', role: 'admin' } }, "and sets the app's request.user")
+      const crossed = await get(app, '/app-login', issuer.sign({ sub: 'user_1' }))
+      // (@fastify/jwt's own answer to an RS256 token under an HS secret is a 500: its weak spot, not ours.)
+      t.not(crossed.statusCode, 200, "the app's verifier does not take the plugin's tokens")
+      t.equal(Object.keys(app.jwt).includes('griddyAuth'), false, "the plugin's namespace is not filed in the app's fastify.jwt")
+      t.equal(app.hasRequestDecorator('griddyAuthJwtVerify'), false, "the plugin's verifier stays in its child")
+    })
+  }
+})
+
+t.test('anything else that decorates request.user before the plugin is no collision', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.decorateRequest('user', 'anonymous')
+  app.addHook('onRequest', async (request) => { request.user = 'from-passport' })
+  await app.register(griddyAuth, options)
+  app.get('/guarded', async (request) => ({ userId: request.auth?.userId, user: request.user }))
+  await app.ready()
+  t.same((await get(app, '/guarded', issuer.sign({ sub: 'user_1' }))).json(), { userId: 'user_1', user: 'from-passport' })
+})
+
+t.test('registering the plugin twice in one scope chain fails at start-up, naming the plugin', async (t) => {
+  const layouts: Array<[string, (app: FastifyInstance) => void]> = [
+    ['nested', (app) => { app.register(griddyAuth, options).register(async (child) => { await child.register(griddyAuth, options) }) }],
+    ['twice at the root', (app) => { app.register(griddyAuth, options).register(griddyAuth, options) }]
+  ]
+  for (const [name, layout] of layouts) {
+    const app = Fastify()
+    layout(app)
+    await t.rejects(async () => { await app.ready() }, {
+      message: 'fastify-griddy-auth is already registered in this scope or a parent scope: register it once, in the outermost scope that needs it (its policy reaches every child scope)'
+    }, name)
+    await app.close()
+  }
+  // Sibling scopes, each with its own options, remain fine.
+  const app = Fastify()
+  t.teardown(() => app.close())
+  for (const prefix of ['/a', '/b']) {
+    app.register(async (scope) => {
+      await scope.register(griddyAuth, options)
+      scope.get('/me', async (request) => request.auth?.userId)
+    }, { prefix })
+  }
+  await app.ready()
+  t.equal((await get(app, '/b/me', issuer.sign({ sub: 'user_2' }))).body, 'user_2', 'two sibling scopes')
 })
 
 /** An app whose log is captured, with the plugin registered with `extra` (Fastify's register options). */
