@@ -10,7 +10,7 @@ import { createKeyResolver } from './keys'
 import { registerSignatureVerifier } from './signature'
 import { createAuthenticator } from './authenticator'
 import { GriddyAuthError } from './errors'
-import { readBearer } from './bearer'
+import { readBearer, sentTwice } from './bearer'
 import { grants, parseRequirement } from './permissions'
 import { finalPolicy, policyOf, refuseMisplaced, withPolicy } from './route-policy'
 import { warnSynonyms } from './config-keys'
@@ -34,6 +34,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
     const header = request.headers.authorization
+    if (header !== undefined && sentTwice(request.raw.rawHeaders)) throw authenticator.error('GRIDDY_AUTH_BAD_HEADER')
     // The canonical header of a token verified before skips the header parse:
     // the cache holds only exact tokens that passed every check, so a hit on
     // what follows "Bearer " is exactly what readBearer would have returned.

@@ -6,13 +6,15 @@
  * header sent twice on a real socket (Node drops the second one before
  * any hook runs, so `inject` cannot show it).
  */
+import { connect } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import griddyAuth, { type GriddyAuthOptions } from '../lib/index'
 import { redactUrl } from '../lib/redact-url'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
-import { assertFailure, captureLogs, countingServer, get, messages, noToken, standardRoutes, type Tap } from './helpers'
+import { assertFailure, badHeader, captureLogs, countingServer, get, messages, noToken, standardRoutes, type Tap } from './helpers'
 
 let issuer: TestIssuer
 let options: GriddyAuthOptions
@@ -195,4 +197,54 @@ t.test('JWKS URLs are logged without credentials, query or fragment', async (t) 
     ['not a url', '(not a URL)']
   ]
   for (const [url, logged] of table) t.equal(redactUrl(url), logged, url)
+})
+
+/** Sends a request line and headers as written on a raw socket; resolves to the status and body. */
+function rawRequest (port: number, lines: string[]): Promise<{ status: number, body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let data = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => { data += chunk })
+    socket.on('error', reject)
+    socket.on('end', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n')
+      resolve({ status: Number(head.split(' ')[1]), body })
+    })
+    socket.end([...lines, 'Host: 127.0.0.1', 'Connection: close', '', ''].join('\r\n'))
+  })
+}
+
+t.test('an Authorization header sent twice on the wire is GRIDDY_AUTH_BAD_HEADER, even when the first is a cached valid token', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(griddyAuth, options)
+  standardRoutes(app)
+  app.get('/open', { config: { public: true } }, async (request) => (await request.authorize()).userId)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const port = (app.server.address() as AddressInfo).port
+
+  const valid = issuer.sign({ sub: 'user_1', permissions: ['leagues:read'] })
+  const other = issuer.sign({ sub: 'user_2', permissions: ['leagues:read'] })
+  const once = await rawRequest(port, ['GET /private HTTP/1.1', `Authorization: Bearer ${valid}`])
+  t.equal(once.status, 200, 'sent once: admitted (and now cached)')
+
+  const expected = badHeader()
+  const cases: Array<[string, string, string[]]> = [
+    ['the cached valid token, then junk', '/private', [`Authorization: Bearer ${valid}`, 'Authorization: Bearer junk']],
+    ['the cached valid token twice', '/private', [`Authorization: Bearer ${valid}`, `Authorization: Bearer ${valid}`]],
+    ['two valid tokens of two users', '/leagues/1', [`Authorization: Bearer ${other}`, `Authorization: Bearer ${valid}`]],
+    ['names in other cases', '/private', [`authorization: Bearer ${valid}`, 'AUTHORIZATION: Basic eDp5']],
+    ['apart, other headers between', '/private', [`Authorization: Bearer ${valid}`, 'Accept: */*', 'Cache-Control: no-cache', 'Authorization: Bearer x']],
+    ['on a public route, asked by authorize()', '/open', [`Authorization: Bearer ${valid}`, `Authorization: Bearer ${other}`]]
+  ]
+  for (const [name, url, headers] of cases) {
+    const res = await rawRequest(port, [`GET ${url} HTTP/1.1`, ...headers])
+    t.equal(res.status, expected.status, `${name}: ${expected.status}`)
+    t.match(JSON.parse(res.body), { code: expected.code, message: expected.message }, `${name}: ${expected.code}`)
+  }
+  const headers = [`Authorization: Bearer ${valid}`, 'Authorization: Bearer junk']
+  t.equal((await rawRequest(port, ['GET /public HTTP/1.1', ...headers])).status, 200, 'a public route ignores the header, even twice')
+  t.equal((await rawRequest(port, ['GET /private HTTP/1.1', `Authorization: Bearer ${valid}`, 'Cache-Control: no-cache'])).status, 200,
+    'a header of the same length is not taken for a second Authorization')
 })
