@@ -30,7 +30,8 @@ export function createPluginLog (appLog: FastifyBaseLogger, options: Pick<Resolv
     if (logLevel !== 'silent' && levels[logLevel] === undefined) {
       throw new TypeError(`fastify-griddy-auth: option "logLevel" must be one of ${[...Object.keys(levels), 'silent'].join(', ')}, got ${JSON.stringify(logLevel)}`)
     }
-    levelValue = levels[logLevel] ?? Infinity
+    // pino knows 'silent' (Infinity) but does not list it among its levels' names.
+    levelValue = logLevel === 'silent' ? Infinity : levels[logLevel] as number
   }
   const childOptions = { ...(logLevel === undefined ? {} : { level: logLevel }), ...(logSerializers === undefined ? {} : { serializers: logSerializers }) }
   return {
