@@ -18,3 +18,21 @@ export function readBearer (header: string | string[] | undefined): string | { c
   const match = typeof header === 'string' ? bearer.exec(header) : null
   return match === null ? { code: 'GRIDDY_AUTH_BAD_HEADER' } : match[1] as string
 }
+
+/**
+ * True when the request carried `Authorization` more than once. Node keeps
+ * only the first in `request.headers` and drops the rest, so the raw list
+ * is the only place a second one shows; ambiguous, it is refused whichever
+ * comes first. Cheap: a length test skips nearly every other name.
+ */
+export function sentTwice (rawHeaders: readonly string[]): boolean {
+  let seen = false
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+      if (seen) return true
+      seen = true
+    }
+  }
+  return false
+}

@@ -11,9 +11,11 @@ import { registerSignatureVerifier } from './signature'
 import { createAuthenticator } from './authenticator'
 import { compilePermissionsClaim } from './permissions-claim'
 import { GriddyAuthError } from './errors'
-import { readBearer } from './bearer'
+import { readBearer, sentTwice } from './bearer'
 import { grants, parseRequirement } from './permissions'
-import { finalPolicy, policyOf, withPolicy } from './route-policy'
+import { finalPolicy, policyOf, refuseMisplaced, withPolicy } from './route-policy'
+import { warnSynonyms } from './config-keys'
+import { createPluginLog } from './plugin-log'
 import { documentRoute } from './openapi'
 import { isCorsPreflight } from './preflight'
 import { checkCorsPlacement } from './cors-placement'
@@ -23,14 +25,19 @@ import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 type HookDone = (err?: Error) => void
 
 async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
+  if (fastify.hasDecorator('griddyAuth')) {
+    throw new Error('fastify-griddy-auth is already registered in this scope or a parent scope: register it once, in the outermost scope that needs it (its policy reaches every child scope)')
+  }
   const options = resolveOptions(rawOptions)
-  const keys = createKeyResolver(options, fastify.log)
+  const { log, refusals } = createPluginLog(fastify.log, options)
+  const keys = createKeyResolver(options, log)
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
-  const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, fastify.log))
+  const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, log))
 
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
     const header = request.headers.authorization
+    if (header !== undefined && sentTwice(request.raw.rawHeaders)) throw authenticator.error('GRIDDY_AUTH_BAD_HEADER')
     // The canonical header of a token verified before skips the header parse:
     // the cache holds only exact tokens that passed every check, so a hit on
     // what follows "Bearer " is exactly what readBearer would have returned.
@@ -46,7 +53,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   /** One info line per failure: its code and the route pattern, never the token. */
   function logFailure (request: FastifyRequest, err: unknown): void {
     if (err instanceof GriddyAuthError) {
-      request.log.info({ code: err.code, route: request.routeOptions.url }, `griddy-auth: ${err.message}`)
+      refusals(request)?.info({ code: err.code, route: request.routeOptions.url }, `griddy-auth: ${err.message}`)
     }
   }
 
@@ -88,6 +95,10 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   }
 
   async function authorize (this: FastifyRequest, permissions?: PermissionRequirement): Promise<AuthContext> {
+    // An explicit undefined is a constant that does not exist, not "no permission needed".
+    if (permissions === undefined && arguments.length > 0) {
+      throw new TypeError('fastify-griddy-auth: request.authorize() permissions must be a permission name or an array of names, got undefined; call request.authorize() with no argument to require a valid token only')
+    }
     const required = parseRequirement(permissions, 'request.authorize() permissions', false)
     try {
       this.auth ??= await authenticateRequest(this)
@@ -113,13 +124,17 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const declared: Array<{ instance: FastifyInstance, route: RouteOptions, name: string }> = []
   fastify.addHook('onRoute', function (route) {
     const name = `route "${String(route.method)} ${route.url}"`
+    refuseMisplaced(route, name)
     route.config = withPolicy(route.config as Record<PropertyKey, unknown> | undefined, name) as typeof route.config
     declared.push({ instance: this, route, name })
   })
   fastify.addHook('onReady', async function () {
     const checked = new Set<FastifyInstance>()
+    const warned = new Set<string>()
     for (const { instance, route, name } of declared.splice(0)) {
-      const policy = finalPolicy((route.config ?? {}) as Record<PropertyKey, unknown>, name)
+      const config = (route.config ?? {}) as Record<PropertyKey, unknown>
+      const policy = finalPolicy(config, name)
+      warnSynonyms(log, config, name, route.url, warned)
       documentRoute(instance, route, policy)
       // Guarded routes say where a frontend calls; @fastify/cors's own OPTIONS route does not.
       if (!policy.public && route.method !== 'OPTIONS' && !checked.has(instance)) {

@@ -17,6 +17,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Rejection } from './errors'
 import { fetchJson, JwksFetchError } from './jwks-fetch'
 import { toKeyMap, type SigningKey } from './jwk'
+import { redactUrl } from './redact-url'
 
 export interface KeySetTimings {
   readonly ttl: number
@@ -100,7 +101,7 @@ export class RemoteKeySet {
     this.keys = keys
     this.fetchedAt = Date.now()
     if (this.failing) {
-      this.log.warn({ jwksUrl: this.url, failedAttempts: this.failures, outageMs: this.fetchedAt - this.failingSince },
+      this.log.warn({ jwksUrl: redactUrl(this.url), failedAttempts: this.failures, outageMs: this.fetchedAt - this.failingSince },
         'griddy-auth: signing keys are reachable again')
     }
     this.failures = 0
@@ -112,7 +113,7 @@ export class RemoteKeySet {
     const reason = err instanceof JwksFetchError ? err.message : 'unexpected error'
     if (!this.failing) {
       this.failingSince = failedAt
-      this.log.error({ jwksUrl: this.url, reason, knownKeys: this.keys.size },
+      this.log.error({ jwksUrl: redactUrl(this.url), reason, knownKeys: this.keys.size },
         'griddy-auth: JWKS fetch failed; known keys stay in use, unknown keys get 503 until it recovers')
     }
     this.failures++

@@ -65,23 +65,46 @@ export interface ResolvedOptions {
   readonly jwksCooldown: number
   readonly jwksTimeout: number
   readonly realm: string | undefined
+  /** Fastify's own register options, applied by the plugin to its own log lines (Fastify does not, for a fastify-plugin). */
+  readonly logLevel: string | undefined
+  readonly logSerializers: Readonly<Record<string, (value: unknown) => unknown>> | undefined
 }
 
 const known = new Set([
   'issuer', 'audience', 'jwksUrl', 'jwks', 'authorizedParties', 'clockTolerance', 'permissionsClaim',
-  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm'
+  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm',
+  // Fastify's own register options (types allow them on every plugin).
+  'prefix', 'logLevel', 'logSerializers'
 ])
+
+/** The longest delay a Node timer holds (2^31 - 1 ms); a longer one fires at once. */
+const maxTimerMs = 2 ** 31 - 1
+
+/** More leeway than this can only be milliseconds given as seconds. */
+const maxClockToleranceSeconds = 3600
 
 function fail (option: string, problem: string): never {
   throw new TypeError(`fastify-griddy-auth: option "${option}" ${problem}`)
 }
 
-function isHttpUrl (value: string): boolean {
+function parseUrl (value: string): URL | undefined {
   try {
-    const url = new URL(value)
-    return url.protocol === 'https:' || url.protocol === 'http:'
+    return new URL(value)
   } catch {
-    return false
+    return undefined
+  }
+}
+
+function isHttpUrl (value: string): boolean {
+  const url = parseUrl(value)
+  return url?.protocol === 'https:' || url?.protocol === 'http:'
+}
+
+/** `fetch` refuses a URL with `user:password@`, so keys could never be fetched from it. */
+function refuseCredentials (option: string, value: string): void {
+  const url = parseUrl(value) as URL
+  if (url.username !== '' || url.password !== '') {
+    fail(option, 'must not hold credentials (user:password@): fetch refuses such URLs; serve the keys without them')
   }
 }
 
@@ -120,6 +143,15 @@ function permissionsClaimOption (value: unknown): PermissionsClaim {
   return Object.freeze([...value as string[]])
 }
 
+/** Milliseconds a Node timer can hold: an integer from 0 to 2^31 - 1. */
+function milliseconds (option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > maxTimerMs) {
+    fail(option, `must be an integer number of milliseconds from 0 to ${maxTimerMs}, got ${String(value)}`)
+  }
+  return value as number
+}
+
 /** Validates and normalises the user's options. Throws a TypeError naming the option. */
 export function resolveOptions (raw: unknown): ResolvedOptions {
   if (raw === null || typeof raw !== 'object') {
@@ -136,8 +168,9 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
 
   const { jwksUrl, jwks } = options
   if (jwksUrl !== undefined && jwks !== undefined) fail('jwks', 'cannot be combined with "jwksUrl": choose one source of keys')
-  if (jwksUrl !== undefined && (typeof jwksUrl !== 'string' || !isHttpUrl(jwksUrl))) {
-    fail('jwksUrl', 'must be an http(s) URL')
+  if (jwksUrl !== undefined) {
+    if (typeof jwksUrl !== 'string' || !isHttpUrl(jwksUrl)) fail('jwksUrl', 'must be an http(s) URL')
+    refuseCredentials('jwksUrl', jwksUrl)
   }
   if (jwks !== undefined && (jwks === null || typeof jwks !== 'object' || !Array.isArray((jwks as { keys?: unknown }).keys))) {
     fail('jwks', 'must be a key set: { keys: [...] }')
@@ -146,10 +179,14 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     // Keys then come from each issuer's well-known URL, so each issuer must be one.
     for (const issuer of issuers) {
       if (!isHttpUrl(issuer)) fail('issuer', `must be an http(s) URL when neither "jwksUrl" nor "jwks" is set, got ${JSON.stringify(issuer)}`)
+      refuseCredentials('issuer', issuer)
     }
   }
 
   const clockTolerance = nonNegative('clockTolerance', options.clockTolerance, 5)
+  if (clockTolerance > maxClockToleranceSeconds) {
+    fail('clockTolerance', `is in seconds: at most ${maxClockToleranceSeconds}, got ${clockTolerance} (milliseconds?)`)
+  }
 
   const permissionsClaim = permissionsClaimOption(options.permissionsClaim)
 
@@ -165,6 +202,13 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     fail('realm', 'must be a string of printable ASCII characters')
   }
 
+  const { logLevel, logSerializers } = options
+  if (logLevel !== undefined && (typeof logLevel !== 'string' || logLevel.length === 0)) fail('logLevel', 'must be a log level name')
+  if (logSerializers !== undefined && (logSerializers === null || typeof logSerializers !== 'object' ||
+      Object.values(logSerializers).some((serializer) => typeof serializer !== 'function'))) {
+    fail('logSerializers', 'must be an object of functions')
+  }
+
   return {
     issuers: new Set(issuers),
     audiences: new Set(audiences),
@@ -174,9 +218,11 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     clockToleranceMs: clockTolerance * 1000,
     permissionsClaim,
     cacheSize,
-    jwksCacheTtl: nonNegative('jwksCacheTtl', options.jwksCacheTtl, 600_000),
-    jwksCooldown: nonNegative('jwksCooldown', options.jwksCooldown, 30_000),
-    jwksTimeout: nonNegative('jwksTimeout', options.jwksTimeout, 5_000),
-    realm: realm as string | undefined
+    jwksCacheTtl: milliseconds('jwksCacheTtl', options.jwksCacheTtl, 600_000),
+    jwksCooldown: milliseconds('jwksCooldown', options.jwksCooldown, 30_000),
+    jwksTimeout: milliseconds('jwksTimeout', options.jwksTimeout, 5_000),
+    realm: realm as string | undefined,
+    logLevel: logLevel as string | undefined,
+    logSerializers: logSerializers as ResolvedOptions['logSerializers']
   }
 }

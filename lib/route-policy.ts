@@ -9,8 +9,14 @@
  * start-up; at request time a stale or missing policy (a route declared
  * before the plugin finished loading) is compiled at the first request.
  * No route escapes authentication, nor a permission added late.
+ *
+ * A mistake that would silently drop a check stops start-up too: a
+ * `permissions` key whose value is undefined (a misspelt or renamed
+ * constant), a misspelt key (config-keys.ts), `permissions` or `public`
+ * written beside `config` instead of in it.
  */
 import { parseRequirement } from './permissions'
+import { misspelling } from './config-keys'
 
 export interface RoutePolicy {
   readonly public: boolean
@@ -33,7 +39,28 @@ const publicRoute: RoutePolicy = Object.freeze({ public: true, required: Object.
 
 type RouteConfig = Record<PropertyKey, unknown> | undefined
 
+/** Throws a TypeError naming `route` for a config mistake that would drop a check. */
+function refuseMistakes (config: Record<PropertyKey, unknown>, route: string): void {
+  if (Object.hasOwn(config, 'permissions') && config.permissions === undefined) {
+    throw new TypeError(`fastify-griddy-auth: ${route}: config.permissions is undefined (a misspelt or renamed constant?); omit the key, or write [] for any valid token`)
+  }
+  const miss = misspelling(config)
+  if (miss !== undefined) {
+    throw new TypeError(`fastify-griddy-auth: ${route}: config.${miss.key} is not read by fastify-griddy-auth; did you mean config.${miss.meant}?`)
+  }
+}
+
+/** For `onRoute`: Fastify ignores route options it does not know, so ours there would be lost. */
+export function refuseMisplaced (routeOptions: object, route: string): void {
+  for (const key of ['permissions', 'public']) {
+    if (Object.hasOwn(routeOptions, key)) {
+      throw new TypeError(`fastify-griddy-auth: ${route}: "${key}" is a route config key: write { config: { ${key} } }, not { ${key} }`)
+    }
+  }
+}
+
 export function compilePolicy (config: RouteConfig, route: string): RoutePolicy {
+  if (config != null) refuseMistakes(config, route)
   const isPublic = config?.public
   const permissions = config?.permissions
   if (isPublic !== undefined && typeof isPublic !== 'boolean') {
@@ -88,6 +115,8 @@ export function policyOf (config: Record<PropertyKey, unknown>): RoutePolicy {
  * cannot be followed there: it stops start-up instead.
  */
 export function finalPolicy (config: Record<PropertyKey, unknown>, route: string): RoutePolicy {
+  // A later hook may have added a mistake without changing what the stored policy was compiled from.
+  refuseMistakes(config, route)
   const compiled = compiledFor(config)
   if (compiled === undefined) return compileLate(config, route)
   const names = compiled.names

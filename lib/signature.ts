@@ -8,13 +8,18 @@
  *   instance-level `jwt.verify` builds a verifier per call;
  * - its error mapping collapses several fast-jwt codes into one and lets
  *   others through as 500s;
- * - it decorates `fastify.jwt` and `request.user`, which would collide with
- *   an app's own @fastify/jwt.
+ * - it decorates `fastify.jwt`, `request.user`, `request.jwtVerify`…,
+ *   which collide with an app's own @fastify/jwt (or anything else that
+ *   decorates `request.user`) registered before this plugin.
  * So it is registered in an encapsulated child (nothing leaks into the
- * app), its `jwtVerify` function is captured as it is decorated and called
- * on a small call object, and fast-jwt is asked for the signature, the
- * algorithm and `crit` only: time and claims are judged by claims.ts, after
- * this step.
+ * app), under a namespace of its own, with names of its own for the
+ * request decorators. The child first decorates its own `fastify.jwt`
+ * (Fastify allows shadowing an instance decorator of a parent), so
+ * @fastify/jwt files the namespace there, never in an app's `fastify.jwt`,
+ * and then skips `request.user` altogether. Its `griddyAuthJwtVerify`
+ * function is captured as it is decorated and called on a small call
+ * object, and fast-jwt is asked for the signature, the algorithm and
+ * `crit` only: time and claims are judged by claims.ts, after this step.
  *
  * The order of SPEC §6 falls out of @fastify/jwt's own: it decodes the
  * token (shape), then asks the secret callback for a key, where `alg` and
@@ -27,6 +32,8 @@ import type { GriddyAuthErrorCode, Rejection } from './errors'
 import type { SigningKey } from './jwk'
 
 const kToken = Symbol('griddyAuth.token')
+const namespace = 'griddyAuth'
+const verifyName = 'griddyAuthJwtVerify'
 
 /** A decoded, unverified token as @fastify/jwt hands it to the secret callback. */
 export interface UnverifiedToken {
@@ -51,7 +58,8 @@ interface VerifyCall {
   /** Set once @fastify/jwt has decoded the token and asked for its key. */
   key?: SigningKey | null
   rejection?: Rejection
-  user?: unknown
+  /** Where @fastify/jwt puts the payload (its `decoratorName`). */
+  griddyAuthUser?: unknown
 }
 
 type Done = (err: Error | null, payload?: unknown) => void
@@ -108,11 +116,17 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
     const decorateRequest = child.decorateRequest
     // @fastify/jwt is fastify-plugin wrapped: it decorates this very instance.
     child.decorateRequest = function (this: FastifyInstance, name: string, value: unknown, deps?: string[]) {
-      if (name === 'jwtVerify') requestVerify = value as RequestVerify
+      if (name === verifyName) requestVerify = value as RequestVerify
       return decorateRequest.call(this, name, value as never, deps as string[])
     } as typeof child.decorateRequest
+    child.decorate('jwt', Object.create(null))
     await child.register(fastifyJwt, {
       secret,
+      namespace,
+      jwtVerify: verifyName,
+      jwtDecode: 'griddyAuthJwtDecode',
+      jwtSign: 'griddyAuthJwtSign',
+      decoratorName: 'griddyAuthUser',
       decode: { complete: true },
       verify: {
         algorithms: ['RS256'],

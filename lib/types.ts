@@ -46,13 +46,19 @@ declare module 'fastify' {
     /** The authenticated caller; `null` on public routes until `authorize()` is called. */
     auth: AuthContext | null
     /**
+     * Authenticates the request if not done yet: a valid token, no permission.
+     * Rejects with a GriddyAuthError (401 or 503).
+     */
+    authorize (): Promise<AuthContext>
+    /**
      * Authenticates the request if not done yet, then checks `permissions`.
-     * Rejects with a GriddyAuthError (401, 403 or 503).
+     * Rejects with a GriddyAuthError (401, 403 or 503); an explicit
+     * `undefined` is a TypeError (a missing constant must not mean "none").
      *
      * @example
      * if (league.private) await request.authorize('leagues:admin')
      */
-    authorize (permissions?: PermissionRequirement): Promise<AuthContext>
+    authorize (permissions: PermissionRequirement): Promise<AuthContext>
   }
 
   interface FastifyInstance {

@@ -3,21 +3,30 @@
 // the thin wrappers the "exports" map in package.json points to:
 //
 //   dist/<entry>.js     tsc output (CommonJS, exports.default + named exports)
-//   dist/<entry>.d.ts   tsc output (types for require / node10 / bundler-require)
+//   dist/<entry>.d.ts   tsc output (types of an entry without a default export,
+//                       for require / node10 / bundler-require; and what the
+//                       other declaration files re-export)
 //   dist/<entry>.cjs    require() entry. If the entry has a default export:
 //                       module.exports = the default export (the plugin
 //                       function) with .default and every named export attached
 //                       (the usual fastify plugin convention). Otherwise it
 //                       re-exports the tsc exports object as is.
+//   dist/<entry>.d.cts  types of that require() entry, for an entry with a
+//                       default export: `export =` of a function merged with
+//                       a namespace holding every export (the pattern of the
+//                       @fastify plugins' own typings), so that
+//                       `const x = require()` (checkJs) and `import x = require()`
+//                       type as the plugin itself, as they are at run time.
 //   dist/<entry>.mjs    import entry: `export default` = the default export and
 //                       one ESM named export per runtime named export.
 //   dist/<entry>.d.mts  types for the import condition.
 //
 // Named exports are discovered by require()-ing the compiled entry, so the
 // wrappers can never drift from lib/. Type-only exports reach ESM users
-// through `export *` in the .d.mts.
+// through `export *` in the .d.mts; the .d.cts lists every export, value or
+// type, read from the tsc declarations' syntax.
 import { spawnSync } from 'node:child_process'
-import { rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,6 +46,29 @@ const IDENT = /^[A-Za-z_$][\w$]*$/
 function fail (msg) {
   console.error(`build: ${msg}`)
   process.exit(1)
+}
+
+/** Every name a tsc declaration file exports (values and types), `default` excepted. */
+function declaredExports (dtsFile) {
+  const ts = require('typescript')
+  const source = ts.createSourceFile(dtsFile, readFileSync(dtsFile, 'utf8'), ts.ScriptTarget.Latest)
+  const names = []
+  const exported = (node) => ts.getCombinedModifierFlags(node) & ts.ModifierFlags.Export
+  for (const statement of source.statements) {
+    if (ts.isExportDeclaration(statement)) {
+      if (statement.exportClause === undefined || !ts.isNamedExports(statement.exportClause)) {
+        fail(`${relative(root, dtsFile)}: \`export *\` cannot be listed in the .d.cts; name the exports`)
+      }
+      for (const element of statement.exportClause.elements) names.push(element.name.text)
+    } else if (ts.isVariableStatement(statement) && exported(statement)) {
+      for (const declaration of statement.declarationList.declarations) names.push(declaration.name.getText(source))
+    } else if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isInterfaceDeclaration(statement) ||
+        ts.isTypeAliasDeclaration(statement) || ts.isEnumDeclaration(statement) || ts.isModuleDeclaration(statement)) &&
+        exported(statement) && statement.name !== undefined) {
+      names.push(statement.name.text)
+    }
+  }
+  return [...new Set(names)].filter((name) => name !== 'default').sort()
 }
 
 rmSync(dist, { recursive: true, force: true })
@@ -99,5 +131,27 @@ for (const entry of ENTRIES) {
     cjs += `module.exports = require('${base}.js')\n`
   }
   writeFileSync(join(dist, `${entry}.cjs`), cjs)
+
+  // CJS types (only an entry whose module.exports is its default export needs them),
+  // in the shape of fastify's own: re-exports (never `export import X =`
+  // aliases), so `declare module '<package>'` augmentations still reach
+  // the original interfaces (PermissionRegistry).
+  if (hasDefault) {
+    const ident = defaultAlias
+    const local = 'defaultExport'
+    const typeNames = declaredExports(join(dist, `${entry}.d.ts`)).filter((n) => !names.includes(n))
+    const valueNames = names.filter((n) => n !== ident)
+    if ([...typeNames, ...names].includes(local)) fail(`${entry}: an export may not be named ${local}`)
+    const imports = [...typeNames.map((n) => `type ${n}`), ...valueNames, `${ident} as ${local}`]
+    let dcts = header +
+      '// module.exports is the default export itself, carrying every named export.\n' +
+      `import {\n  ${imports.join(',\n  ')}\n} from '${base}.js'\n\n` +
+      `declare function ${ident} (...args: Parameters<typeof ${local}>): ReturnType<typeof ${local}>\n` +
+      `declare namespace ${ident} {\n`
+    if (typeNames.length) dcts += `  export type { ${typeNames.join(', ')} }\n`
+    if (valueNames.length) dcts += `  export { ${valueNames.join(', ')} }\n`
+    dcts += `  export { ${local} as ${ident}, ${local} as default }\n}\n\nexport = ${ident}\n`
+    writeFileSync(join(dist, `${entry}.d.cts`), dcts)
+  }
   console.log(`build: ${entry}: ${hasDefault ? `default (= ${defaultAlias}), ` : ''}${names.length} named export(s)`)
 }

@@ -12,7 +12,8 @@
 //     "fastify-griddy-auth/testing" on this Node version (default + named
 //     exports are the same functions, CJS and ESM share one instance);
 //   - types: a consumer project type-checks under moduleResolution
-//     node16, nodenext, bundler and node10.
+//     node16, nodenext, bundler and node10, including `import x = require()`
+//     and a JavaScript file under checkJs, where require() is the plugin.
 // Exits non-zero on any failure. Output is "ok"/"not ok" lines.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -178,26 +179,66 @@ import Fastify from 'fastify'
 const app = Fastify()
 app.register(pkg.default, {} as pkg.GriddyAuthOptions)
 app.register(pkg.griddyAuth, {} as pkg.GriddyAuthOptions)
+// require() returns the plugin itself (module.exports is the function): so do its types.
+app.register(pkg, { issuer: 'https://issuer.test', audience: 'api' })
+// @ts-expect-error -- audience is required: the plugin is typed, not any
+app.register(pkg, { issuer: 'https://issuer.test' })
+const code: pkg.GriddyAuthErrorCode = pkg.errorCodes[0] as pkg.GriddyAuthErrorCode
+const err: pkg.GriddyAuthError = new pkg.GriddyAuthError(code, 'message', {})
+const ctx = {} as pkg.AuthContext
 export const f = testing.createTestIssuer
+export { err, ctx }
+`
+// A JavaScript user under checkJs: require() types as the plugin, with its named exports on it.
+const checkJsSrc = `// @ts-check
+const griddyAuth = require('${NAME}')
+const Fastify = require('fastify')
+const app = Fastify()
+app.register(griddyAuth, { issuer: 'https://issuer.test', audience: 'api' })
+// @ts-expect-error -- audience is required: the plugin is typed, not any
+app.register(griddyAuth, { issuer: 'https://issuer.test' })
+app.register(griddyAuth.griddyAuth, { issuer: 'https://issuer.test', audience: 'api' })
+app.register(griddyAuth.default, { issuer: 'https://issuer.test', audience: 'api' })
+/** @type {import('${NAME}').GriddyAuthErrorCode} */
+const code = 'GRIDDY_AUTH_EXPIRED'
+module.exports = { code, error: new griddyAuth.GriddyAuthError(code, 'Token has expired', {}), codes: griddyAuth.errorCodes }
 `
 writeFileSync(join(tmp, 'esm.mts'), esmSrc)
 writeFileSync(join(tmp, 'import-from-cjs.cts'), esmSrc)
 writeFileSync(join(tmp, 'require.cts'), cjsSrc)
 writeFileSync(join(tmp, 'bundler.ts'), esmSrc)
 writeFileSync(join(tmp, 'node10.ts'), esmSrc)
+// A PermissionRegistry augmentation (global to its program, hence a program of its own)
+// must reach require() users too: the .d.cts re-exports the interface, it does not alias it.
+const augmentSrc = (importLine) => `${importLine}
+import Fastify from 'fastify'
+declare module '${NAME}' {
+  interface PermissionRegistry { 'leagues:read': true }
+}
+const app = Fastify()
+app.register(griddyAuth, { issuer: 'https://issuer.test', audience: 'api' })
+app.get('/x', { config: { permissions: 'leagues:read' } }, async () => 'x')
+// @ts-expect-error -- not a declared permission
+app.get('/y', { config: { permissions: 'leagues:raed' } }, async () => 'x')
+`
+writeFileSync(join(tmp, 'augment.cts'), augmentSrc(`import griddyAuth = require('${NAME}')`))
+writeFileSync(join(tmp, 'augment.mts'), augmentSrc(`import griddyAuth from '${NAME}'`))
+writeFileSync(join(tmp, 'checkjs.cjs'), checkJsSrc)
+writeFileSync(join(tmp, 'checkjs-node10.js'), checkJsSrc)
 
 const tsc = require.resolve('typescript/bin/tsc')
 const modes = {
-  node16: { module: 'node16', moduleResolution: 'node16', files: ['esm.mts', 'import-from-cjs.cts', 'require.cts'] },
-  nodenext: { module: 'nodenext', moduleResolution: 'nodenext', files: ['esm.mts', 'import-from-cjs.cts', 'require.cts'] },
+  node16: { module: 'node16', moduleResolution: 'node16', files: ['esm.mts', 'import-from-cjs.cts', 'require.cts', 'checkjs.cjs'] },
+  nodenext: { module: 'nodenext', moduleResolution: 'nodenext', files: ['esm.mts', 'import-from-cjs.cts', 'require.cts', 'checkjs.cjs'] },
   bundler: { module: 'esnext', moduleResolution: 'bundler', files: ['bundler.ts'] },
-  node10: { module: 'commonjs', moduleResolution: 'node10', files: ['node10.ts'] }
+  node10: { module: 'commonjs', moduleResolution: 'node10', files: ['node10.ts', 'checkjs-node10.js'] },
+  'nodenext, PermissionRegistry declared': { module: 'nodenext', moduleResolution: 'nodenext', files: ['augment.cts', 'augment.mts'] }
 }
 for (const [mode, { files, ...opts }] of Object.entries(modes)) {
   check(`types resolve with moduleResolution ${mode}`, () => {
-    const cfg = `tsconfig.${mode}.json`
+    const cfg = `tsconfig.${mode.replace(/\W+/g, '-')}.json`
     writeFileSync(join(tmp, cfg), JSON.stringify({
-      compilerOptions: { ...opts, target: 'es2022', strict: true, noEmit: true, esModuleInterop: true, skipLibCheck: true, types: ['node'] },
+      compilerOptions: { ...opts, target: 'es2022', strict: true, noEmit: true, esModuleInterop: true, skipLibCheck: true, types: ['node'], allowJs: true, checkJs: true },
       files
     }))
     const r = spawnSync(process.execPath, [tsc, '-p', cfg], { cwd: tmp, encoding: 'utf8' })

@@ -52,7 +52,8 @@ t.test('request and instance API (SPEC §5)', async (t) => {
         })
         a.get('/open/bad-argument', { config: { public: true } }, async (request) => {
           const results: unknown[] = []
-          for (const argument of [5, {}, null, ['a', 5], [['a']], true]) results.push(await tryAuthorize(request, argument))
+          // undefined passed explicitly (issue #15): a constant that does not exist, not "no permission needed".
+          for (const argument of [5, {}, null, ['a', 5], [['a']], true, undefined]) results.push(await tryAuthorize(request, argument))
           return { results, auth: request.auth }
         })
         a.get('/protected', { config: { permissions: 'leagues:read' } }, async (request) => {
@@ -127,11 +128,13 @@ t.test('request and instance API (SPEC §5)', async (t) => {
     const res = await get(app, '/open/bad-argument', token)
     t.equal(res.statusCode, 200)
     const { results, auth } = res.json()
-    t.equal(results.length, 6)
+    t.equal(results.length, 7)
     for (const result of results) {
       t.equal(result.thrown, 'TypeError')
       t.match(result.message, /^fastify-griddy-auth: request\.authorize\(\) permissions must /)
     }
+    t.equal(results[6].message, 'fastify-griddy-auth: request.authorize() permissions must be a permission name or an array of names, got undefined; ' +
+      'call request.authorize() with no argument to require a valid token only', 'an explicit undefined says how to ask for no permission')
     t.equal(auth, null, 'a refused argument authenticates nothing')
   })
 

@@ -13,9 +13,10 @@ import t from 'tap'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import griddyAuth, { type GriddyAuthOptions, type JWK } from '../lib/index'
 import { resolveOptions } from '../lib/options'
+import { editDistance, misspelling } from '../lib/config-keys'
 import { grantedPermissions, grants, parseRequirement } from '../lib/permissions'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
-import { assertFailure, assertSafe, buildApp, forbidden, get, getWithHeader, noToken, tokenFailure, type Tap } from './helpers'
+import { assertFailure, assertSafe, buildApp, captureLogs, forbidden, get, getWithHeader, noToken, tokenFailure, type Tap } from './helpers'
 
 t.test('options (SPEC §3)', async (t) => {
   // Options (SPEC §3): every invalid option stops start-up (register + ready
@@ -117,6 +118,24 @@ t.test('options (SPEC §3)', async (t) => {
       invalid.push({ name: `${option}: ${label}`, options: () => ({ ...base, [option]: value }), option })
     }
   }
+  // Issue #15: values no Node timer can hold (a longer delay fires at once) or no fetch can take.
+  for (const option of ['jwksTimeout', 'jwksCooldown', 'jwksCacheTtl']) {
+    for (const [label, value] of [['2500.5', 2500.5], ['2**31', 2 ** 31], ['1e12', 1e12], ['Number.MAX_SAFE_INTEGER', Number.MAX_SAFE_INTEGER]] as const) {
+      invalid.push({ name: `${option}: ${label}`, options: () => ({ ...base, [option]: value }), option })
+    }
+  }
+  invalid.push(
+    { name: 'clockTolerance: 3601 (milliseconds given as seconds?)', options: () => ({ ...base, clockTolerance: 3601 }), option: 'clockTolerance' },
+    { name: 'clockTolerance: 5000', options: () => ({ ...base, clockTolerance: 5000 }), option: 'clockTolerance' },
+    { name: 'jwksUrl with user:password@', options: () => ({ ...drop('jwks'), jwksUrl: 'https://user:secret@issuer.test/jwks.json' }), option: 'jwksUrl' },
+    { name: 'jwksUrl with a user only', options: () => ({ ...drop('jwks'), jwksUrl: 'https://user@issuer.test/jwks.json' }), option: 'jwksUrl' },
+    { name: 'an issuer with credentials, used as the key URL', options: () => ({ ...drop('jwks'), issuer: ['https://a.test', 'https://u:p@b.test'] }), option: 'issuer' },
+    { name: 'logLevel not a string', options: () => ({ ...base, logLevel: 30 }), option: 'logLevel' },
+    { name: 'logLevel empty', options: () => ({ ...base, logLevel: '' }), option: 'logLevel' },
+    { name: 'logSerializers not an object', options: () => ({ ...base, logSerializers: 'x' }), option: 'logSerializers' },
+    { name: 'logSerializers null', options: () => ({ ...base, logSerializers: null }), option: 'logSerializers' },
+    { name: 'logSerializers holding a non-function', options: () => ({ ...base, logSerializers: { code: 'x' } }), option: 'logSerializers' }
+  )
 
   t.test('invalid options fail start-up with a message naming the option', async (t) => {
     for (const c of invalid) {
@@ -142,6 +161,10 @@ t.test('options (SPEC §3)', async (t) => {
   t.test('valid edge values are accepted', async (t) => {
     const valid: Array<[string, Record<string, unknown>]> = [
       ['0 for every ms option and clockTolerance', { ...base, jwksTimeout: 0, jwksCooldown: 0, jwksCacheTtl: 0, clockTolerance: 0 }],
+      ['2**31 - 1 for every ms option, 3600 s of tolerance', { ...base, jwksTimeout: 2 ** 31 - 1, jwksCooldown: 2 ** 31 - 1, jwksCacheTtl: 2 ** 31 - 1, clockTolerance: 3600 }],
+      ["an issuer with credentials when keys don't come from it", { ...base, issuer: 'https://u:p@issuer.test' }],
+      ['a jwksUrl with a query string', { ...drop('jwks'), jwksUrl: 'https://issuer.test/jwks.json?tenant=a' }],
+      ["Fastify's own register options", { ...base, prefix: '/api', logLevel: 'warn', logSerializers: { code: (value: unknown) => String(value) } }],
       ['fractional seconds of tolerance', { ...base, clockTolerance: 0.5 }],
       ['cache: false', { ...base, cache: false }],
       ['cache: 0', { ...base, cache: 0 }],
@@ -233,7 +256,23 @@ t.test('route policy (SPEC §4)', async (t) => {
         name: 'a prefixed route in a child plugin',
         declare: (a) => { a.register(async (child) => { child.get('/x', { config: { public: 'no' as never } }, async () => 'x') }, { prefix: '/api' }) },
         message: /route "GET \/api\/x"/
-      }
+      },
+      // Issue #15: mistakes that would silently drop a check.
+      { name: 'permissions: undefined (a constant that does not exist)', declare: (a) => a.get('/x', { config: { permissions: undefined } }, async () => 'x'), message: /route "GET \/x": config\.permissions is undefined \(a misspelt or renamed constant\?\); omit the key, or write \[\] for any valid token/ },
+      { name: 'permissions: undefined beside public: true', declare: (a) => a.get('/x', { config: { public: true, permissions: undefined } }, async () => 'x'), message: /route "GET \/x": config\.permissions is undefined/ },
+      ...['permission', 'Permissions', 'PERMISSIONS', 'permisions', 'permissons', 'premissions', 'permissoins', 'permissionss', 'permisison'].map((key) => ({
+        name: `config.${key}`,
+        declare: (a: FastifyInstance) => a.get('/x', { config: { [key]: 'leagues:admin' } }, async () => 'x'),
+        message: new RegExp(`route "GET /x": config\\.${key} is not read by fastify-griddy-auth; did you mean config\\.permissions\\?`)
+      })),
+      ...['publc', 'Public', 'PUBLIC', 'pubilc', 'publik', 'publics'].map((key) => ({
+        name: `config.${key}`,
+        declare: (a: FastifyInstance) => a.get('/x', { config: { [key]: true } }, async () => 'x'),
+        message: new RegExp(`route "GET /x": config\\.${key} is not read by fastify-griddy-auth; did you mean config\\.public\\?`)
+      })),
+      { name: 'a misspelling beside permissions', declare: (a) => a.get('/x', { config: { permissions: 'a', permision: 'b' } as never }, async () => 'x'), message: /config\.permision is not read/ },
+      { name: 'permissions beside config, not in it', declare: (a) => a.route({ method: 'GET', url: '/x', permissions: 'a', handler: async () => 'x' } as never), message: /route "GET \/x": "permissions" is a route config key: write \{ config: \{ permissions \} \}, not \{ permissions \}/ },
+      { name: 'public beside config, not in it', declare: (a) => a.get('/x', { public: true } as never, async () => 'x'), message: /route "GET \/x": "public" is a route config key/ }
     ]
     for (const c of cases) {
       const app = Fastify()
@@ -465,7 +504,9 @@ t.test('route policy (SPEC §4)', async (t) => {
       { name: 'an invalid permission', hook: (route) => { route.config = { ...route.config, permissions: 5 } }, message: /route "GET \/r": config\.permissions must be a permission name or an array of names, got number/ },
       { name: 'public and permissions together', hook: (route) => { route.config!.public = true }, config: { permissions: 'leagues:read' }, message: /route "GET \/r": config\.public and config\.permissions contradict each other/ },
       { name: 'a permission pushed in place', hook: (route) => { (route.config!.permissions as string[]).push('leagues:admin') }, config: { permissions: ['leagues:read'] }, message: /route "GET \/r": config\.permissions was changed in place after the plugin read it; assign a new array instead/ },
-      { name: 'a permission replaced in place', hook: (route) => { (route.config!.permissions as string[])[0] = 'leagues:admin' }, config: { permissions: ['leagues:read'] }, message: /changed in place/ }
+      { name: 'a permission replaced in place', hook: (route) => { (route.config!.permissions as string[])[0] = 'leagues:admin' }, config: { permissions: ['leagues:read'] }, message: /changed in place/ },
+      { name: 'permissions: undefined added (issue #15)', hook: (route) => { route.config = { ...route.config, permissions: undefined } }, message: /route "GET \/r": config\.permissions is undefined/ },
+      { name: 'a misspelt key added (issue #15)', hook: (route) => { route.config!.permision = 'leagues:admin' }, message: /route "GET \/r": config\.permision is not read by fastify-griddy-auth; did you mean config\.permissions\?/ }
     ]
     for (const { name, hook, config, message } of invalid) {
       t.test(`${name} stops start-up naming the route`, async (t) => {
@@ -533,6 +574,77 @@ t.test('route policy (SPEC §4)', async (t) => {
     })
     const res = await get(app, '/cfg', sign(['leagues:read']))
     t.same(res.json(), { permissions: ['leagues:read'], isPublic: null })
+  })
+})
+
+t.test('route config keys that look like ours (issue #15)', async (t) => {
+  // A key Fastify keeps but nobody reads is a check silently dropped: misspellings stop
+  // start-up (the table above), synonyms other plugins may own warn, other keys pass quietly.
+  let issuer: TestIssuer
+  t.before(async () => { issuer = await createTestIssuer() })
+
+  t.test('a synonym warns once at start-up, naming the route and the key it probably meant', async (t) => {
+    const logs = captureLogs()
+    const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+    t.teardown(() => app.close())
+    await app.register(griddyAuth, issuer.pluginOptions)
+    const routes: Array<[string, Record<string, unknown>]> = [
+      ['/scopes', { scopes: ['leagues:admin'] }],
+      ['/roles', { roles: 'admin' }],
+      ['/perms', { perms: ['leagues:admin'] }],
+      ['/is-public', { isPublic: true }],
+      ['/auth-false', { auth: false }],
+      // Other plugins' keys, and routes that state their policy, stay quiet.
+      ['/rate-limited', { rateLimit: { max: 5 }, swagger: { hide: false }, compress: false, publish: true, permissionsClaim: 'x' }],
+      ['/stated', { permissions: [], scopes: ['x'] }],
+      ['/stated-public', { public: true, auth: false }],
+      ['/stated-private', { public: false, isPublic: true }]
+    ]
+    for (const [url, config] of routes) app.get(url, { config }, async (request) => ({ userId: request.auth?.userId ?? null }))
+    await app.ready()
+
+    const warnings = logs.lines.filter((line) => line.level === 40)
+    t.same(warnings.map(({ route, key, meant }) => ({ route, key, meant })), [
+      { route: 'route "GET /scopes"', key: 'scopes', meant: 'permissions' },
+      { route: 'route "GET /roles"', key: 'roles', meant: 'permissions' },
+      { route: 'route "GET /perms"', key: 'perms', meant: 'permissions' },
+      { route: 'route "GET /is-public"', key: 'isPublic', meant: 'public' },
+      { route: 'route "GET /auth-false"', key: 'auth', meant: 'public' }
+    ], 'one warning per synonym, none for other keys or for routes that state their policy')
+    t.equal(warnings[0]?.msg, 'griddy-auth: route "GET /scopes": config.scopes is not read by fastify-griddy-auth, so the route requires no permission, ' +
+      'only a valid token; did you mean config.permissions? (State config.permissions or config.public on the route to silence this.)')
+    t.match(warnings[3]?.msg, /config\.isPublic is not read by fastify-griddy-auth, so the route still requires a valid token; did you mean config\.public\?/)
+
+    // A warning changes nothing: the synonym is simply not read.
+    t.equal((await get(app, '/scopes', issuer.sign({ sub: 'u' }))).statusCode, 200, '/scopes: any valid token')
+    assertFailure(t, await get(app, '/is-public'), noToken(), undefined, '/is-public: still needs a token:')
+  })
+
+  t.test('keys of other plugins are not taken for misspellings', async (t) => {
+    const quiet = ['rateLimit', 'swagger', 'schema', 'url', 'method', 'publish', 'publicKey', 'republic', 'permissionsClaim', 'permit', 'submissions',
+      'missions', 'admissions', 'cors', 'compress', 'otel', 'cache', 'version', 'pub', 'publicly', 'permissions', 'public', '__proto__', 'constructor']
+    for (const key of quiet) t.equal(misspelling({ [key]: 1 }), undefined, key)
+    t.same(misspelling({ rateLimit: 1, permision: 2 }), { key: 'permision', meant: 'permissions' })
+    t.same(misspelling({ pubilc: true }), { key: 'pubilc', meant: 'public' })
+  })
+
+  t.test('editDistance counts insertions, deletions, substitutions and transpositions', async (t) => {
+    const table: Array<[string, string, number]> = [
+      ['', '', 0], ['', 'abc', 3], ['abc', '', 3], ['public', 'public', 0], ['publc', 'public', 1], ['pubilc', 'public', 1],
+      ['publik', 'public', 1], ['publish', 'public', 2], ['permisison', 'permissions', 2], ['premissions', 'permissions', 1], ['perms', 'permissions', 6]
+    ]
+    for (const [a, b, distance] of table) t.equal(editDistance(a, b), distance, `${JSON.stringify(a)} -> ${JSON.stringify(b)}`)
+  })
+
+  t.test('a route declared before the plugin loaded, with permissions: undefined, admits no one', async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(griddyAuth, issuer.pluginOptions)
+    app.get('/late-undefined', { config: { permissions: undefined } }, async () => 'ok')
+    await app.ready()
+    const res = await get(app, '/late-undefined', issuer.sign({ sub: 'u', permissions: ['leagues:admin'] }))
+    t.not(res.statusCode, 200, 'not admitted')
+    t.match(res.json(), { message: /route "GET \/late-undefined": config\.permissions is undefined/ }, 'the error names the route')
   })
 })
 

@@ -121,6 +121,9 @@ test('request.auth and request.authorize are typed on every request', () => {
   expect<FastifyRequest['authorize']>().type.toBeCallableWith()
   expect<FastifyRequest['authorize']>().type.toBeCallableWith(['a', 'b'])
   expect<FastifyRequest['authorize']>().type.not.toBeCallableWith(1)
+  // An explicit undefined throws a TypeError at run time (a missing constant is not "no permission"): a type error too.
+  expect<FastifyRequest['authorize']>().type.not.toBeCallableWith(undefined)
+  expect<FastifyRequest['authorize']>().type.not.toBeCallableWith({} as string | undefined)
 })
 
 test('AuthContext is read-only', () => {
