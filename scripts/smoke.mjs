@@ -80,7 +80,7 @@ check('packed files are exactly the expected kinds (no tests, bench, examples, s
   const allowed = [
     /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^CHANGELOG\.md$/,
     /^docs\/[\w-]+\.md$/,
-    /^dist\/(?:[\w-]+\/)*[\w.-]+\.(?:js|cjs|mjs|d\.ts|d\.mts|js\.map)$/
+    /^dist\/(?:[\w-]+\/)*[\w.-]+\.(?:js|cjs|mjs|d\.ts|d\.mts|d\.cts|js\.map)$/
   ]
   const unexpected = packedFiles.filter((f) => !allowed.some((re) => re.test(f)))
   if (unexpected.length) throw new Error(`not meant to ship: ${unexpected.join(', ')}`)
