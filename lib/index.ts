@@ -14,6 +14,7 @@ import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
 import { finalPolicy, policyOf, withPolicy } from './route-policy'
 import { documentRoute } from './openapi'
+import { sessionsNotConfigured, setUpSessions } from './sessions'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 
@@ -23,7 +24,8 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const options = resolveOptions(rawOptions)
   const keys = createKeyResolver(options, fastify.log)
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
-  const authenticator = createAuthenticator(options, verifySignature)
+  const sessions = options.sessions === undefined ? undefined : setUpSessions(fastify, options.sessions)
+  const authenticator = createAuthenticator(options, verifySignature, sessions)
 
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
@@ -98,7 +100,9 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     async verify (token: string): Promise<AuthContext> {
       if (typeof token !== 'string') throw authenticator.error('GRIDDY_AUTH_MALFORMED')
       return await authenticator.authenticate(token)
-    }
+    },
+    endSession: sessions?.endSession ?? sessionsNotConfigured('endSession'),
+    endUserSessions: sessions?.endUserSessions ?? sessionsNotConfigured('endUserSessions')
   })
 
   fastify.decorate('griddyAuth', decorator)
@@ -139,6 +143,7 @@ export const griddyAuth: FastifyPluginAsync<GriddyAuthOptions> = fp(plugin, {
 
 export default griddyAuth
 export type { GriddyAuthOptions, JWK } from './options'
+export type { SessionsOptions, SessionsRedis, SessionsRedisSubscriber } from './sessions/options'
 export type { AuthContext } from './auth-context'
 export type { Permission, PermissionRegistry, PermissionRequirement, GriddyAuthDecorator } from './types'
 export { GriddyAuthError, errorCodes, type GriddyAuthErrorCode } from './errors'

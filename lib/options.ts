@@ -3,6 +3,7 @@
  * at registration so a mistake stops start-up with a message naming the
  * option instead of surfacing at the first request.
  */
+import { resolveSessionsOptions, type ResolvedSessionsOptions, type SessionsOptions } from './sessions/options'
 
 /** A JSON Web Key as published in a JWKS. Only RSA signing keys are used. */
 export interface JWK {
@@ -42,6 +43,8 @@ export interface GriddyAuthOptions {
   jwksTimeout?: number
   /** `realm` attribute of `WWW-Authenticate`. */
   realm?: string
+  /** Ended sessions and users stop working at once, on every instance sharing a Redis (SPEC §11). */
+  sessions?: SessionsOptions
 }
 
 /** Options after validation: every default filled in, every list a Set or array. */
@@ -58,11 +61,12 @@ export interface ResolvedOptions {
   readonly jwksCooldown: number
   readonly jwksTimeout: number
   readonly realm: string | undefined
+  readonly sessions: ResolvedSessionsOptions | undefined
 }
 
 const known = new Set([
   'issuer', 'audience', 'jwksUrl', 'jwks', 'authorizedParties', 'clockTolerance', 'permissionsClaim',
-  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm'
+  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm', 'sessions'
 ])
 
 function fail (option: string, problem: string): never {
@@ -156,6 +160,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     jwksCacheTtl: nonNegative('jwksCacheTtl', options.jwksCacheTtl, 600_000),
     jwksCooldown: nonNegative('jwksCooldown', options.jwksCooldown, 30_000),
     jwksTimeout: nonNegative('jwksTimeout', options.jwksTimeout, 5_000),
-    realm: realm as string | undefined
+    realm: realm as string | undefined,
+    sessions: resolveSessionsOptions(options.sessions)
   }
 }
