@@ -6,7 +6,9 @@
  */
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import swagger from '@fastify/swagger'
+import griddyAuth from '../../lib/index'
 import { createTestIssuer, signClerkWebhook, type ClerkWebhookDelivery, type TestIssuer } from '../../lib/testing/index'
 import { buildApp, captureLogs, get, nowSeconds, standardRoutes, type LogCapture } from '../helpers'
 
@@ -213,4 +215,15 @@ t.test('the route is public and its raw-body parsing stays its own', async (t) =
   t.equal(get404.statusCode, 404, 'GET is not routed (POST only); the 404 stays a 404')
   const unauthenticated = await app.inject({ method: 'POST', url: '/echo', payload: { a: 1 } })
   t.equal(unauthenticated.statusCode, 401, 'and still need a token')
+})
+
+t.test('the webhook route is not an operation of the API\'s OpenAPI document', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(swagger, { openapi: { info: { title: 't', version: '1' } } })
+  await app.register(griddyAuth, { ...issuer.pluginOptions, sessions: { clerkWebhook: { path, secret } } })
+  app.get('/private', async () => 'ok')
+  await app.ready()
+  const paths = Object.keys((app.swagger() as { paths: Record<string, unknown> }).paths)
+  t.same(paths, ['/private'])
 })

@@ -125,9 +125,9 @@ t.test('Redis killed mid-traffic, then back empty: known ends hold, nothing 500s
 
   // Traffic on both instances, every few ms, while Redis dies.
   const seen: Array<{ status: number, expected: number, ms: number }> = []
-  let traffic = true
+  const traffic = { on: true }
   const load = (async () => {
-    while (traffic) {
+    while (traffic.on) {
       for (const app of [a.app, b.app]) {
         for (const [token, expected] of [[ended, 401], [live, 200]] as const) {
           const started = performance.now()
@@ -147,7 +147,7 @@ t.test('Redis killed mid-traffic, then back empty: known ends hold, nothing 500s
   t.equal(await status(a.app, 'sess_during'), 401, 'A refuses it at once')
   t.equal(await status(b.app, 'sess_during'), 200, 'B cannot know yet')
   await new Promise((resolve) => setTimeout(resolve, 300))
-  traffic = false
+  traffic.on = false
   await load
 
   t.ok(seen.length > 50, `${seen.length} requests during the kill`)
