@@ -70,6 +70,7 @@ export function readConfig (env: Env = process.env): ExampleConfig {
   const audience = list(env, 'GRIDDY_AUDIENCE')
   const authorizedParties = list(env, 'GRIDDY_AUTHORIZED_PARTIES')
   const jwksUrl = read(env, 'GRIDDY_JWKS_URL')
+  const webhookSecret = read(env, 'GRIDDY_CLERK_WEBHOOK_SECRET')
 
   if (issuer === undefined && audience === undefined && authorizedParties === undefined && jwksUrl === undefined) {
     return { mode: 'local', host, port, devIssuerFile: read(env, 'GRIDDY_DEV_ISSUER_FILE') ?? defaultDevIssuerFile }
@@ -84,7 +85,9 @@ export function readConfig (env: Env = process.env): ExampleConfig {
     issuer: single(issuer),
     audience: single(audience),
     ...(authorizedParties !== undefined && authorizedParties.length > 0 ? { authorizedParties } : {}),
-    ...(jwksUrl !== undefined ? { jwksUrl } : {})
+    ...(jwksUrl !== undefined ? { jwksUrl } : {}),
+    // Sign-out: Clerk's webhooks at POST /webhooks/clerk end sessions at once (this process only; add `redis` for several).
+    ...(webhookSecret !== undefined ? { sessions: { clerkWebhook: { path: '/webhooks/clerk', secret: webhookSecret } } } : {})
   }
   return { mode: 'provider', host, port, auth }
 }
