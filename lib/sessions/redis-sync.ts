@@ -220,7 +220,8 @@ export class RedisSync {
    */
   private failed (err: unknown): void {
     this.outage((err as Error).message)
-    if (this.closed || this.retryTimer !== undefined) return
+    // Before start() (an end before ready()), the first sync will write it back.
+    if (this.closed || this.retryTimer !== undefined || this.subscriber === undefined) return
     const delay = this.retryDelay
     this.retryDelay = Math.min(2 * delay, maxRetryDelay)
     this.retryTimer = setTimeout(() => {

@@ -7,8 +7,8 @@
  * is back, and new ones propagate again, without a restart.
  */
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import type { SessionsOptions } from '../../lib/index'
+import Fastify, { type FastifyInstance } from 'fastify'
+import griddyAuth, { type SessionsOptions } from '../../lib/index'
 import { createTestIssuer, signClerkWebhook, type TestIssuer } from '../../lib/testing/index'
 import { buildApp, captureLogs, get, type LogCapture, type Tap } from '../helpers'
 import { RedisServer, redisUnavailable } from '../fixtures/redis-server'
@@ -97,6 +97,28 @@ t.test('Redis down at start-up: ready() is bounded, ends are kept, and shared on
   t.equal(outageStarts(a.logs).length, 1)
   t.equal(outageEnds(a.logs).length, 1)
   t.same(outageStarts(b.logs), [], 'B saw no outage')
+})
+
+t.test('an end before ready(), Redis paused: rejects the same way, and the first sync writes it', { skip }, async (t) => {
+  const redis = await RedisServer.create(t)
+  const probe = redis.client()
+  const client = redis.client()
+  await client.ping()
+  const logs = captureLogs()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream } })
+  t.teardown(() => app.close())
+  await app.register(griddyAuth, { ...issuer.pluginOptions, sessions: { redis: client, redisTimeout } })
+  app.get('/private', async () => 'ok')
+  await probe.client('PAUSE', 800, 'ALL')
+  const early = await timed(app.griddyAuth.endSession('sess_early'))
+  t.match(early.error, { message: /could not be stored in Redis/ }, 'rejects after redisTimeout')
+  // Past the first retry's time, Redis answering again: nothing may fire on a plugin that has not started.
+  await new Promise((resolve) => setTimeout(resolve, 1200))
+  await app.ready()
+  t.equal(await status(app, 'sess_early'), 401)
+  t.equal(await probe.get('griddy-auth:session:sess_early') !== null, true, 'in Redis')
+  t.equal(outageStarts(logs).length, 1)
+  t.equal(outageEnds(logs).length, 1, 'the first sync ends the outage')
 })
 
 t.test('a client that does not queue (enableOfflineQueue: false) fails at once, the same way', { skip }, async (t) => {
