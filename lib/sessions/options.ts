@@ -85,6 +85,11 @@ function resolveRedis (redis: unknown): SessionsRedis | undefined {
   if (missing.length > 0) {
     fail('redis', `must be an ioredis client (new Redis(...)); missing: ${missing.map((name) => `${name}()`).join(', ')}`)
   }
+  // ioredis prefixes keys but not SCAN patterns nor what SCAN returns: the load would find nothing (fail open).
+  const keyPrefix = (redis as { options?: { keyPrefix?: unknown } }).options?.keyPrefix
+  if (typeof keyPrefix === 'string' && keyPrefix !== '') {
+    fail('redis', `must be a client without keyPrefix (it has ${JSON.stringify(keyPrefix)}); set sessions.prefix instead`)
+  }
   return redis as SessionsRedis
 }
 

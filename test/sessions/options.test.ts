@@ -47,6 +47,7 @@ t.test('invalid sessions options name the option', async (t) => {
     ['redis {}', { redis: {} }, 'sessions.redis'],
     ['redis without scan()', { redis: fakeClient(['scan']) }, 'sessions.redis', /missing: scan\(\)$/],
     ['redis without duplicate() and mget()', { redis: fakeClient(['duplicate', 'mget']) }, 'sessions.redis', /missing: mget\(\), duplicate\(\)$/],
+    ['redis with a keyPrefix', { redis: { ...fakeClient(), options: { keyPrefix: 'app:' } } }, 'sessions.redis', /must be a client without keyPrefix \(it has "app:"\); set sessions\.prefix instead/],
     ['clerkWebhook null', { clerkWebhook: null }, 'sessions.clerkWebhook', /must be \{ path, secret \}/],
     ['clerkWebhook a string', { clerkWebhook: '/webhooks/clerk' }, 'sessions.clerkWebhook'],
     ['clerkWebhook with an unknown key', { clerkWebhook: { path: '/w', secret, events: [] } }, 'sessions.clerkWebhook.events'],
@@ -89,7 +90,8 @@ t.test('valid edge values start', async (t) => {
     { clerkWebhook: { path: '/', secret } },
     { clerkWebhook: { path: '/w', secret: 'whsec_YWJj' } },
     { clerkWebhook: { path: '/w', secret: 'whsec_YWI=' } },
-    { clerkWebhook: { path: '/w', secret: 'whsec_YQ==' } }
+    { clerkWebhook: { path: '/w', secret: 'whsec_YQ==' } },
+    { redis: { ...fakeClient([], () => ({ subscribe: async () => 1, on: noop, removeListener: noop, disconnect: noop, status: 'ready' })), scan: async () => ['0', []], options: { keyPrefix: '' } }, redisTimeout: 50 }
   ]) {
     await t.resolves(start(sessions), JSON.stringify(sessions))
   }
