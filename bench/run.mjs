@@ -25,6 +25,7 @@ import {
 } from './lib/common.mjs'
 import { ensureFixtures, fixtureFiles } from './lib/fixtures.mjs'
 import { startLoad } from './lib/load.mjs'
+import { startRedis } from './lib/redis.mjs'
 import { delta, startServer } from './lib/servers.mjs'
 import { summarize, toMarkdown } from './profile-top.mjs'
 
@@ -62,8 +63,12 @@ cfg.duration = Math.max(1, Math.round(cfg.duration))
 cfg.warmup = Math.round(cfg.warmup)
 cfg.profileDuration = Math.max(1, Math.round(cfg.profileDuration))
 
-const SERVERS = ['bare', 'plugin', 'jwks']
-const SERVER_LABEL = { bare: 'bare Fastify', plugin: 'fastify-griddy-auth', jwks: 'fastify-jwt-jwks' }
+// 'sessions' is dropped (with a warning) when redis-server is not installed.
+const SERVERS = ['bare', 'plugin', 'jwks', 'sessions']
+const SERVER_LABEL = { bare: 'bare Fastify', plugin: 'fastify-griddy-auth', jwks: 'fastify-jwt-jwks', sessions: 'fastify-griddy-auth + sessions (Redis)' }
+// The sessions server is measured where ended sessions could cost something: the request path, hot and cold.
+const SERVER_SCENARIOS = { sessions: ['hot', 'cold'] }
+const measured = (server, scenario) => SERVER_SCENARIOS[server]?.includes(scenario) ?? true
 const SCENARIOS = ['hot', 'cold', 'invalid', 'public']
 const SCENARIO_LABEL = {
   hot: 'hot (one token reused)',
@@ -349,6 +354,19 @@ function buildReport (ctx) {
     }
   }
   const row = (server, scenario) => rows.find((r) => r.server === server && r.scenario === scenario)
+  /** The sessions server against the plain plugin server, round by round. */
+  function sessionsRatio (scenario) {
+    const pairs = get('sessions', scenario).map((on) => [samples.find((s) => s.server === 'plugin' && s.scenario === scenario && s.round === on.round), on]).filter(([off]) => off)
+    if (pairs.length === 0) return null
+    const cpus = pairs.map(([off, on]) => off.cpuUsPerReq / on.cpuUsPerReq)
+    return {
+      offUs: median(pairs.map(([off]) => off.cpuUsPerReq)),
+      onUs: median(pairs.map(([, on]) => on.cpuUsPerReq)),
+      cpu: median(cpus),
+      cpuRange: range(cpus),
+      rps: median(pairs.map(([off, on]) => on.rps / off.rps))
+    }
+  }
 
   const out = []
   out.push('## fastify-griddy-auth benchmark', '')
@@ -386,6 +404,17 @@ function buildReport (ctx) {
   }
   out.push('')
 
+  if (SERVERS.includes('sessions')) {
+    out.push('### Sessions on vs off (SPEC §11)', '')
+    out.push('`fastify-griddy-auth + sessions`: the same plugin server with `sessions: { redis }` (a local redis-server started by the bench), 1000 sessions and 100 users ended before the measurements (none of the fixtures\' tokens: every request looks up both maps and misses). Ratios are sessions-off ÷ sessions-on per round (1.00 = free), then the median, with the lowest–highest.', '')
+    out.push('| scenario | sessions off µs/req | sessions on µs/req | CPU ratio | req/s ratio |', '|---|---:|---:|---:|---:|')
+    for (const scenario of SERVER_SCENARIOS.sessions) {
+      const r = sessionsRatio(scenario)
+      if (r) out.push(`| ${SCENARIO_LABEL[scenario]} | ${fmt(r.offUs, 1)} | ${fmt(r.onUs, 1)} | ${fmt(r.cpu, 2)}${r.cpuRange} | ${fmt(r.rps, 2)} |`)
+    }
+    out.push('')
+  }
+
   if (memory) {
     out.push('### Memory: fastify-griddy-auth server, default cache (1000 tokens)', '')
     out.push(`- ${fmt(memory.tokens)} distinct valid tokens verified (${fmt(memory.requests)} requests, ${fmt(memory.non2xx)} non-2xx)`)
@@ -408,6 +437,8 @@ function buildReport (ctx) {
   if (cold) t('cold ≥ 0.85 of composite', `${fmt(cold.compositeRps, 2)} req/s, ${fmt(cold.compositeCpu, 2)} CPU`, cold.compositeCpu >= 0.85, 'judged on CPU/req')
   if (cold && jcold) t('cold ahead of fastify-jwt-jwks', `${fmt(cold.cpuUs, 1)} vs ${fmt(jcold.cpuUs, 1)} µs/req; ${fmt(cold.rps)} vs ${fmt(jcold.rps)} req/s`, cold.cpuUs < jcold.cpuUs, 'judged on CPU/req')
   if (cold && inv) t('invalid no costlier than cold', `${fmt(inv.cpuUs, 1)} vs ${fmt(cold.cpuUs, 1)} µs/req`, inv.cpuUs <= cold.cpuUs * 1.02, 'CPU/req, 2% noise allowance')
+  const sessionsHot = sessionsRatio('hot')
+  if (sessionsHot) t('hot with sessions ≥ 0.9 of sessions off', `${fmt(sessionsHot.rps, 2)} req/s, ${fmt(sessionsHot.cpu, 2)}${sessionsHot.cpuRange} CPU`, sessionsHot.cpu >= 0.9, 'judged on CPU/req, same round')
   if (memory) t('RSS growth after 100k tokens < 60 MB', `${fmt(memory.rssAfterMb - memory.rssBeforeMb, 1)} MB (${fmt(memory.tokens)} tokens)`, memory.tokens >= 100000 ? memory.rssAfterMb - memory.rssBeforeMb < 60 : null, memory.tokens >= 100000 ? 'RSS right after the tokens, vs after GC before' : 'fewer than 100k tokens sent (--quick?)')
   out.push('### Targets (informational, not enforced)', '')
   out.push('| target | measured | | basis |', '|---|---|---|---|', ...targets, '')
@@ -485,17 +516,25 @@ async function main () {
     loadStart: loadavg()[0].toFixed(2)
   }
 
+  const redis = await startRedis(plan.loadCpus)
+  if (redis === null) {
+    warn('redis-server is not installed (apt-get install redis-server): the sessions server is not measured')
+    SERVERS.splice(SERVERS.indexOf('sessions'), 1)
+  } else {
+    common.redisUrl = redis.url
+    common.keyFile = fixtureFiles.key
+  }
   log(`bench: starting servers (${SERVERS.join(', ')})`)
   const servers = {}
-  for (const kind of SERVERS) servers[kind] = await startServer(kind, common)
   try {
+    for (const kind of SERVERS) servers[kind] = await startServer(kind, common)
     await smokeCheck(servers)
 
     // Token rotation offsets per server: each cold/invalid run continues where the
     // last one stopped, so a token recurs only after the whole file (N >> cache size).
     const offsets = {}
     for (const kind of SERVERS) offsets[kind] = { cold: 0, invalid: 0 }
-    const slots = SCENARIOS.flatMap((scenario) => SERVERS.map((server) => ({ server, scenario })))
+    const slots = SCENARIOS.flatMap((scenario) => SERVERS.filter((server) => measured(server, scenario)).map((server) => ({ server, scenario })))
     const runSlot = async (slot, duration, round) => {
       const server = servers[slot.server]
       const target = scenarioTarget(slot.scenario, server.port, offsets[slot.server][slot.scenario] ?? 0)
@@ -520,7 +559,7 @@ async function main () {
       for (const slot of order) {
         const s = await runSlot(slot, cfg.duration, round)
         samples.push(s)
-        log(`  ${slot.scenario.padEnd(7)} ${slot.server.padEnd(6)} ${fmt(s.rps).padStart(7)} req/s  ${fmt(s.cpuUsPerReq, 1).padStart(6)} µs CPU/req  p99 ${fmt(s.latencyMs.p99, 2)} ms  server ${fmt(100 * s.serverUtil)}% (core ${fmt(100 * s.coreBusy)}%)  load-gen ${fmt(100 * s.loadUtil)}%  verif/req ${fmt(s.verifPerReq, 2)}  non-2xx ${s.non2xx}`)
+        log(`  ${slot.scenario.padEnd(7)} ${slot.server.padEnd(8)} ${fmt(s.rps).padStart(7)} req/s  ${fmt(s.cpuUsPerReq, 1).padStart(6)} µs CPU/req  p99 ${fmt(s.latencyMs.p99, 2)} ms  server ${fmt(100 * s.serverUtil)}% (core ${fmt(100 * s.coreBusy)}%)  load-gen ${fmt(100 * s.loadUtil)}%  verif/req ${fmt(s.verifPerReq, 2)}  non-2xx ${s.non2xx}`)
       }
     }
     for (const s of samples) {
@@ -543,6 +582,7 @@ async function main () {
     log(`bench: written ${relative(rootDir, join(resultsDir, 'latest.md'))} and latest.json`)
   } finally {
     for (const server of Object.values(servers)) await server.stop()
+    await redis?.stop()
     await jwks.close()
   }
 }

@@ -3,6 +3,8 @@
 //   bare     Fastify alone (the ceiling): same routes, a constant user, the same permission check
 //   plugin   fastify-griddy-auth (the built package)
 //   jwks     fastify-jwt-jwks: onRequest authenticate + preHandler permission check
+//   sessions fastify-griddy-auth with `sessions: { redis }` (a real Redis, started by run.mjs),
+//            1000 sessions and 100 users ended before the measurements (none of the fixtures')
 // All three serve GET /api/v1/leagues/ (needs leagues:read) and GET /healthz (public),
 // on 127.0.0.1 only, with the logger off.
 //
@@ -12,6 +14,7 @@
 // crypto.createVerify, which fast-jwt uses for RS256). Nothing of this goes
 // over HTTP, so measured request counts hold only benchmark traffic.
 import crypto from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 
 const config = JSON.parse(process.argv[2])
@@ -48,11 +51,25 @@ if (config.kind === 'bare') {
     return { userId: user.userId, leagues: [] }
   })
   app.get(config.publicRoute, async () => ({ ok: true }))
-} else if (config.kind === 'plugin') {
+} else if (config.kind === 'plugin' || config.kind === 'sessions') {
   const griddyAuth = require(config.pluginPath)
-  await app.register(griddyAuth, { issuer: config.issuer, audience: config.audience, jwksUrl: config.jwksUrl })
+  const options = { issuer: config.issuer, audience: config.audience, jwksUrl: config.jwksUrl }
+  let redis
+  if (config.kind === 'sessions') {
+    const Redis = require('ioredis')
+    redis = new Redis(config.redisUrl)
+    app.addHook('onClose', async () => { redis.disconnect() })
+    options.sessions = { redis }
+  }
+  await app.register(griddyAuth, options)
   app.get(config.route, { config: { permissions: REQUIRED } }, async (request) => ({ userId: request.auth.userId, leagues: [] }))
   app.get(config.publicRoute, { config: { public: true } }, async () => ({ ok: true }))
+  if (config.kind === 'sessions') {
+    await app.ready()
+    for (let i = 0; i < 1000; i++) await app.griddyAuth.endSession(`sess_ended_${i}`)
+    for (let i = 0; i < 100; i++) await app.griddyAuth.endUserSessions(`user_ended_${i}`)
+    await selfCheck(app)
+  }
 } else if (config.kind === 'jwks') {
   const fastifyJwtJwks = require('fastify-jwt-jwks')
   await app.register(fastifyJwtJwks, { jwksUrl: config.jwksUrl, issuer: config.issuer, audience: config.audience })
@@ -65,6 +82,19 @@ if (config.kind === 'bare') {
   app.get(config.publicRoute, async () => ({ ok: true }))
 } else {
   throw new Error(`unknown server kind ${config.kind}`)
+}
+
+/** Proves the sessions server refuses an ended session (a token signed with the fixtures' key), before anything is measured. */
+async function selfCheck (app) {
+  const { kid, pem } = JSON.parse(readFileSync(config.keyFile, 'utf8'))
+  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const now = Math.floor(Date.now() / 1000)
+  const input = `${b64({ alg: 'RS256', typ: 'JWT', kid })}.${b64({ iss: config.issuer, aud: config.audience, sub: 'user_x', sid: 'sess_ended_7', permissions: REQUIRED, iat: now, exp: now + 60 })}`
+  const token = `${input}.${crypto.sign('sha256', Buffer.from(input), crypto.createPrivateKey(pem)).toString('base64url')}`
+  const res = await app.inject({ url: config.route, headers: { authorization: `Bearer ${token}` } })
+  if (res.statusCode !== 401 || res.json().code !== 'GRIDDY_AUTH_SESSION_ENDED') {
+    throw new Error(`bench: the sessions server did not refuse an ended session: ${res.statusCode} ${res.body}`)
+  }
 }
 
 await app.listen({ host: '127.0.0.1', port: 0 })

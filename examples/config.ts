@@ -75,6 +75,7 @@ export function readConfig (env: Env = process.env): ExampleConfig {
   const audience = list(env, 'GRIDDY_AUDIENCE')
   const authorizedParties = list(env, 'GRIDDY_AUTHORIZED_PARTIES')
   const jwksUrl = read(env, 'GRIDDY_JWKS_URL')
+  const webhookSecret = read(env, 'GRIDDY_CLERK_WEBHOOK_SECRET')
 
   if (issuer === undefined && audience === undefined && authorizedParties === undefined && jwksUrl === undefined) {
     return {
@@ -96,7 +97,9 @@ export function readConfig (env: Env = process.env): ExampleConfig {
     issuer: single(issuer),
     audience: single(audience),
     ...(authorizedParties !== undefined && authorizedParties.length > 0 ? { authorizedParties } : {}),
-    ...(jwksUrl !== undefined ? { jwksUrl } : {})
+    ...(jwksUrl !== undefined ? { jwksUrl } : {}),
+    // Sign-out: Clerk's webhooks at POST /webhooks/clerk end sessions at once (this process only; add `redis` for several).
+    ...(webhookSecret !== undefined ? { sessions: { clerkWebhook: { path: '/webhooks/clerk', secret: webhookSecret } } } : {})
   }
   return { mode: 'provider', host, port, auth }
 }

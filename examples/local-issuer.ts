@@ -13,11 +13,16 @@
  * outlives it. The one endpoint that hands out tokens is the dashboard's
  * `getToken()` stand-in (dashboard-server.ts): on the dashboard's own
  * origin, never on the API, for its few demo users only.
+ *
+ * Sign-out works as with Clerk: the API takes Clerk-style webhooks
+ * (`sessions.clerkWebhook`) signed with a throwaway secret, shared in the
+ * same file, and `npm run token -- --end-session <sid>` sends it a signed
+ * `session.ended` delivery, exactly as Clerk (through Svix) would.
  */
-import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto'
+import { createPrivateKey, createPublicKey, randomBytes, randomUUID } from 'node:crypto'
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import type { GriddyAuthOptions } from '../lib'
-import { createTestIssuer, signToken, type TestKey } from '../lib/testing'
+import { createTestIssuer, signClerkWebhook, signToken, type TestKey } from '../lib/testing'
 
 /** What a token must say to be accepted by the local server. */
 export interface DevIssuerInfo {
@@ -44,6 +49,8 @@ export interface DevTokenMinter {
   /** The API the token is for, e.g. `http://127.0.0.1:3000`. */
   readonly apiUrl: string
   mint (request: DevTokenRequest): string
+  /** Ends a session at the running API, as Clerk's `session.ended` webhook does. */
+  endSession (sessionId: string): Promise<void>
 }
 
 export interface LocalIssuer {
@@ -76,6 +83,9 @@ export interface LocalIssuerOptions {
   authorizedParties?: readonly string[]
 }
 
+/** Where the local API takes Clerk-style webhooks (sign-out). */
+export const devWebhookPath = '/webhooks/clerk'
+
 /** Claims shaped like a Clerk session token's, signed RS256 with `key`. */
 export function mintDevToken (info: DevIssuerInfo, key: TestKey, request: DevTokenRequest): string {
   const now = Math.floor(Date.now() / 1000)
@@ -101,6 +111,7 @@ export async function startLocalIssuer (options: LocalIssuerOptions = {}): Promi
   const issuer = await createTestIssuer({ issuer: localInfo.issuer, audience: localInfo.audience })
   const served = await issuer.serve()
   const info: DevIssuerInfo = { ...localInfo, authorizedParties: options.authorizedParties ?? ['http://localhost:5173'], jwksUrl: served.jwksUrl }
+  const webhookSecret = `whsec_${randomBytes(24).toString('base64')}`
   let sharedFile: string | undefined
 
   return {
@@ -109,7 +120,8 @@ export async function startLocalIssuer (options: LocalIssuerOptions = {}): Promi
       issuer: info.issuer,
       audience: info.audience,
       authorizedParties: info.authorizedParties,
-      jwksUrl: info.jwksUrl
+      jwksUrl: info.jwksUrl,
+      sessions: { clerkWebhook: { path: devWebhookPath, secret: webhookSecret } }
     },
     mint: (request) => mintDevToken(info, issuer.key, request),
     async share (file, apiUrl) {
@@ -119,7 +131,8 @@ export async function startLocalIssuer (options: LocalIssuerOptions = {}): Promi
         apiUrl,
         ...info,
         kid: issuer.key.kid,
-        privateKey: issuer.key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+        privateKey: issuer.key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        webhookSecret
       }
       const temporary = `${file}.${process.pid}.tmp`
       await writeFile(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
@@ -143,6 +156,7 @@ interface SharedState extends DevIssuerInfo {
   apiUrl: string
   kid: string
   privateKey: string
+  webhookSecret: string
 }
 
 function isStringArray (value: unknown): value is string[] {
@@ -153,13 +167,13 @@ async function readState (file: string): Promise<SharedState> {
   const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
   if (typeof parsed !== 'object' || parsed === null) throw new TypeError('not an object')
   const record: Record<string, unknown> = { ...parsed }
-  const { about, pid, apiUrl, issuer, audience, authorizedParties, jwksUrl, kid, privateKey } = record
+  const { about, pid, apiUrl, issuer, audience, authorizedParties, jwksUrl, kid, privateKey, webhookSecret } = record
   if (typeof about !== 'string' || typeof pid !== 'number' || typeof apiUrl !== 'string' ||
     typeof issuer !== 'string' || typeof audience !== 'string' || !isStringArray(authorizedParties) ||
-    typeof jwksUrl !== 'string' || typeof kid !== 'string' || typeof privateKey !== 'string') {
+    typeof jwksUrl !== 'string' || typeof kid !== 'string' || typeof privateKey !== 'string' || typeof webhookSecret !== 'string') {
     throw new TypeError('unexpected content')
   }
-  return { about, pid, apiUrl, issuer, audience, authorizedParties, jwksUrl, kid, privateKey }
+  return { about, pid, apiUrl, issuer, audience, authorizedParties, jwksUrl, kid, privateKey, webhookSecret }
 }
 
 /** Whether the JWKS still publishes `kid`: proof that the server that wrote the file is running. */
@@ -201,5 +215,14 @@ export async function connectToLocalIssuer (file: string): Promise<DevTokenMinte
     authorizedParties: state.authorizedParties,
     jwksUrl: state.jwksUrl
   }
-  return { info, apiUrl: state.apiUrl, mint: (request) => mintDevToken(info, key, request) }
+  async function endSession (sessionId: string): Promise<void> {
+    const delivery = signClerkWebhook(state.webhookSecret, { type: 'session.ended', data: { object: 'session', id: sessionId, status: 'ended' } })
+    const response = await fetch(`${state.apiUrl}${devWebhookPath}`, {
+      method: 'POST', body: delivery.payload, headers: delivery.headers, signal: AbortSignal.timeout(5000)
+    }).catch((err: unknown) => {
+      throw new LocalIssuerUnavailable(`The API at ${state.apiUrl} did not take the sign-out (${(err as Error).message}): ${start}`)
+    })
+    if (!response.ok) throw new LocalIssuerUnavailable(`The API at ${state.apiUrl} refused the sign-out: ${response.status} ${await response.text()}`)
+  }
+  return { info, apiUrl: state.apiUrl, mint: (request) => mintDevToken(info, key, request), endSession }
 }

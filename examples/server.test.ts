@@ -48,6 +48,7 @@ function env (port: number, devIssuerFile: string): NodeJS.ProcessEnv {
     GRIDDY_AUDIENCE: '',
     GRIDDY_AUTHORIZED_PARTIES: '',
     GRIDDY_JWKS_URL: '',
+    GRIDDY_CLERK_WEBHOOK_SECRET: '',
     GRIDDY_DEV_ISSUER_FILE: devIssuerFile,
     TS_NODE_TRANSPILE_ONLY: '1'
   }
@@ -229,6 +230,18 @@ t.test('npm start with no configuration: prints working curl commands, token CLI
   const privateLeague = await fetch(`http://127.0.0.1:${port}/api/v1/leagues/lg_2`, { headers: { authorization } })
   t.equal(privateLeague.status, 200, 'user_2 owns the private league')
 
+  // Sign-out: npm run -s token -- --end-session sess_1, as the banner says; the first curl then answers 401.
+  t.match(banner, '\n  npm run -s token -- --end-session sess_1\n', 'the banner shows how to sign out')
+  const signOut = await within(10_000, collect(run('token.ts', ['--end-session', 'sess_1'], port, devIssuerFile)).exited, 'token CLI --end-session')
+  t.equal(signOut.code, 0, signOut.stderr)
+  t.equal(signOut.stdout, 'Session sess_1 ended: its tokens now get 401 "Session has ended."\n')
+  const [first] = examples
+  const afterSignOut = await perform(first?.curl ?? '')
+  t.equal(afterSignOut.status, 401, 'the first printed curl (sess_1) after the sign-out')
+  t.match(await afterSignOut.json(), { code: 'GRIDDY_AUTH_SESSION_ENDED', message: 'Session has ended.' })
+  t.match(afterSignOut.headers.get('www-authenticate'), 'error="invalid_token", error_description="Session has ended."')
+  t.equal((await fetch(`http://127.0.0.1:${port}/api/v1/me`, { headers: { authorization } })).status, 200, 'sess_2 is not signed out')
+
   // Ctrl-C: closes cleanly and promptly, and withdraws the dev key.
   server.kill('SIGINT')
   const exit = await within(5_000, exited, 'exit after SIGINT')
@@ -242,7 +255,8 @@ t.test('npm start with GRIDDY_ISSUER and GRIDDY_AUDIENCE: provider mode, the sam
   const devIssuerFile = join(dir, 'provider.json')
   const { server, exited, banner } = await start(t, port, devIssuerFile, {
     GRIDDY_ISSUER: 'https://issuer.griddy.invalid',
-    GRIDDY_AUDIENCE: 'https://api.griddy.invalid'
+    GRIDDY_AUDIENCE: 'https://api.griddy.invalid',
+    GRIDDY_CLERK_WEBHOOK_SECRET: `whsec_${Buffer.from('provider mode webhook secret').toString('base64')}`
   })
   t.match(banner, `Griddy example API listening on http://127.0.0.1:${port}  (provider mode`)
   t.match(banner, '\n  CORS      (none: set GRIDDY_AUTHORIZED_PARTIES to your frontends\' origins)\n')
@@ -253,6 +267,8 @@ t.test('npm start with GRIDDY_ISSUER and GRIDDY_AUDIENCE: provider mode, the sam
   t.equal(me.status, 401)
   t.match(await me.json(), { code: 'GRIDDY_AUTH_NO_TOKEN' })
   t.notOk(existsSync(devIssuerFile), 'provider mode shares no dev key')
+  const unsigned = await fetch(`http://127.0.0.1:${port}/webhooks/clerk`, { method: 'POST', body: '{"type":"session.ended","data":{"id":"sess_1"}}', headers: { 'content-type': 'application/json' } })
+  t.equal(unsigned.status, 400, 'GRIDDY_CLERK_WEBHOOK_SECRET set: the webhook route refuses an unsigned delivery')
 
   server.kill('SIGINT')
   const exit = await within(5_000, exited, 'exit after SIGINT')

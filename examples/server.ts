@@ -81,6 +81,9 @@ Mint your own tokens (in another terminal, while this server runs):
   TOKEN=$(npm run -s token -- --sub user_2 --permissions leagues:read,teams:read --sid sess_2)
   curl -i ${api}/api/v1/leagues/lg_2 -H "Authorization: Bearer $TOKEN"
 
+Sign out session sess_1 (a signed session.ended webhook, as Clerk sends it); the first curl above then answers 401 "Session has ended.":
+  npm run -s token -- --end-session sess_1
+
 Press Ctrl-C to stop.
 `
 }

@@ -1,5 +1,6 @@
 /**
  * `npm run token -- --sub user_1 --permissions leagues:read,leagues:write [--expires-in 3600] [--sid sess_1]`
+ * `npm run token -- --end-session sess_1`
  *
  * Mints a dev token for the example server running in local mode (`npm
  * start` in another terminal) and prints only the token, so that
@@ -12,12 +13,15 @@ import { ConfigError, loadDotEnv, readConfig } from './config'
 import { connectToLocalIssuer, LocalIssuerUnavailable } from './local-issuer'
 
 const usage = `Usage: npm run -s token -- [--sub <user id>] [--permissions <a:read,b:write>] [--sid <session id>] [--expires-in <seconds>]
+       npm run -s token -- --end-session <session id>
 
 Mints a token for the example server running in local mode (npm start) and prints it.
   --sub          the user id (sub); default user_1
   --permissions  comma-separated permissions; default none
   --sid          the session id (sid); default none
   --expires-in   lifetime in seconds, default 3600; negative for an expired token (--expires-in=-60)
+  --end-session  instead of minting: sign that session out, as Clerk's session.ended webhook does;
+                 its tokens then get 401 "Session has ended."
 
 Example:
   TOKEN=$(npm run -s token -- --sub user_1 --permissions leagues:read,leagues:write)
@@ -35,6 +39,7 @@ async function main (): Promise<void> {
           permissions: { type: 'string', default: '' },
           sid: { type: 'string' },
           'expires-in': { type: 'string', default: '3600' },
+          'end-session': { type: 'string' },
           help: { type: 'boolean', short: 'h', default: false }
         }
       })
@@ -58,6 +63,13 @@ async function main (): Promise<void> {
     throw new ConfigError('GRIDDY_ISSUER/GRIDDY_AUDIENCE are set: the server verifies your identity provider\'s tokens, so this tool cannot mint any. Get a token from your frontend (Clerk: await getToken()), or unset the GRIDDY_* variables for local mode.')
   }
   const issuer = await connectToLocalIssuer(config.devIssuerFile)
+  const ended = values['end-session']
+  if (ended !== undefined) {
+    if (ended.trim() === '') throw new UsageError('--end-session needs a session id')
+    await issuer.endSession(ended)
+    process.stdout.write(`Session ${ended} ended: its tokens now get 401 "Session has ended."\n`)
+    return
+  }
   const token = issuer.mint({
     sub: values.sub,
     permissions: values.permissions.split(/[\s,]+/).filter((permission) => permission !== ''),

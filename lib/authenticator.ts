@@ -1,9 +1,10 @@
 /**
  * The verification pipeline (SPEC §6): token -> AuthContext.
  *
- *   cache -> shape -> alg -> kid -> key -> signature (+crit) -> time -> iss -> aud -> sub -> azp
+ *   cache -> shape -> alg -> kid -> key -> signature (+crit) -> time -> iss -> aud -> sub -> azp -> ended session
  *
- * A token seen before and still alive answers from the cache, synchronously.
+ * A token seen before and still alive answers from the cache, synchronously;
+ * whether its session was ended is judged on every request, cache hits too.
  * The steps up to `crit` run inside @fastify/jwt (signature.ts); nothing
  * from the payload is judged before the signature is proven, except the
  * unverified `iss` choosing a configured issuer's key set (keys.ts).
@@ -15,6 +16,7 @@ import { checkClaims } from './claims'
 import { TokenCache } from './token-cache'
 import { createAuthContext, type AuthContext } from './auth-context'
 import type { PermissionsExtractor } from './permissions-claim'
+import type { Sessions } from './sessions'
 
 /** Tokens larger than this are refused unread (a Node request header is at most 16 KiB anyway). */
 export const maxTokenLength = 16 * 1024
@@ -22,18 +24,24 @@ export const maxTokenLength = 16 * 1024
 export interface Authenticator {
   /** The context of a valid token: synchronous on a cache hit. Throws/rejects with a GriddyAuthError. */
   authenticate (token: string): AuthContext | Promise<AuthContext>
-  /** The context of a token verified before and still alive, if `candidate` is exactly such a token. */
+  /** The context of a token verified before and still alive, if `candidate` is exactly such a token. Throws if its session was ended. */
   cached (candidate: string): AuthContext | undefined
   /** The error for `code` with this deployment's realm. */
   error (code: GriddyAuthErrorCode | Rejection): GriddyAuthError
 }
 
-export function createAuthenticator (options: ResolvedOptions, verifySignature: SignatureVerifier, permissionsOf: PermissionsExtractor): Authenticator {
+export function createAuthenticator (options: ResolvedOptions, verifySignature: SignatureVerifier, permissionsOf: PermissionsExtractor, sessions?: Sessions): Authenticator {
   const cache = new TokenCache<AuthContext>(options.cacheSize)
   const { realm, clockToleranceMs } = options
 
   function error (failure: GriddyAuthErrorCode | Rejection): GriddyAuthError {
     return typeof failure === 'string' ? authError(failure, realm) : authError(failure.code, realm, failure)
+  }
+
+  /** The last step (SPEC §6, §11): a verified token whose session or user was ended is refused. */
+  function judged (context: AuthContext, now: number): AuthContext {
+    if (sessions !== undefined && sessions.refuses(context, now)) throw error('GRIDDY_AUTH_SESSION_ENDED')
+    return context
   }
 
   async function verify (token: string): Promise<AuthContext> {
@@ -44,15 +52,21 @@ export function createAuthenticator (options: ResolvedOptions, verifySignature: 
     if (rejection !== undefined) throw error(rejection)
     const context = createAuthContext(claims, permissionsOf)
     cache.set(token, { value: context, expiresAt: (claims.exp as number) * 1000 + clockToleranceMs, key })
-    return context
+    return judged(context, Date.now())
+  }
+
+  function cached (candidate: string): AuthContext | undefined {
+    const now = Date.now()
+    const context = cache.get(candidate, now)
+    return context === undefined ? undefined : judged(context, now)
   }
 
   function authenticate (token: string): AuthContext | Promise<AuthContext> {
-    const cached = cache.get(token, Date.now())
-    if (cached !== undefined) return cached
+    const context = cached(token)
+    if (context !== undefined) return context
     if (token.length > maxTokenLength) throw error('GRIDDY_AUTH_MALFORMED')
     return verify(token)
   }
 
-  return { authenticate, cached: (candidate) => cache.get(candidate, Date.now()), error }
+  return { authenticate, cached, error }
 }

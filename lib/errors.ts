@@ -28,6 +28,8 @@ const table = {
   GRIDDY_AUTH_ISSUER: { statusCode: 401, message: 'Invalid issuer.', challenge: 'invalid_token' },
   GRIDDY_AUTH_AUDIENCE: { statusCode: 401, message: 'Invalid audience.', challenge: 'invalid_token' },
   GRIDDY_AUTH_AUTHORIZED_PARTY: { statusCode: 401, message: 'Invalid authorized party.', challenge: 'invalid_token' },
+  // SPEC §11: the token's session, or its user's sessions, were ended (sign-out, revocation).
+  GRIDDY_AUTH_SESSION_ENDED: { statusCode: 401, message: 'Session has ended.', challenge: 'invalid_token' },
   GRIDDY_AUTH_FORBIDDEN: { statusCode: 403, message: 'Insufficient permissions.', challenge: 'insufficient_scope' },
   GRIDDY_AUTH_UNAVAILABLE: { statusCode: 503, message: 'Signing keys are unavailable; try again shortly.', challenge: 'unavailable' }
 } as const satisfies Record<string, ErrorSpec>

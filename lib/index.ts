@@ -19,6 +19,7 @@ import { createPluginLog } from './plugin-log'
 import { documentRoute } from './openapi'
 import { isCorsPreflight } from './preflight'
 import { checkCorsPlacement } from './cors-placement'
+import { sessionsNotConfigured, setUpSessions } from './sessions'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
 
@@ -32,7 +33,8 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const { log, refusals } = createPluginLog(fastify.log, options)
   const keys = createKeyResolver(options, log)
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
-  const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, log))
+  const sessions = options.sessions === undefined ? undefined : setUpSessions(fastify, options.sessions)
+  const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, log), sessions)
 
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
@@ -114,7 +116,9 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     async verify (token: string): Promise<AuthContext> {
       if (typeof token !== 'string') throw authenticator.error('GRIDDY_AUTH_MALFORMED')
       return await authenticator.authenticate(token)
-    }
+    },
+    endSession: sessions?.endSession ?? sessionsNotConfigured('endSession'),
+    endUserSessions: sessions?.endUserSessions ?? sessionsNotConfigured('endUserSessions')
   })
 
   fastify.decorate('griddyAuth', decorator)
@@ -167,6 +171,7 @@ export const griddyAuth: FastifyPluginAsync<GriddyAuthOptions> = fp(plugin, {
 
 export default griddyAuth
 export type { GriddyAuthOptions, JWK } from './options'
+export type { SessionsOptions, SessionsRedis, SessionsRedisSubscriber } from './sessions/options'
 export type { AuthContext } from './auth-context'
 export type { PermissionsClaim, PermissionsClaimFunction, TokenClaims } from './permissions-claim'
 export { clerkOrganizationPermissions } from './clerk'

@@ -74,7 +74,7 @@ const stringHeader = (description: string): Json => ({ description, schema: { ty
 
 function unauthorized (): Json {
   return errorResponse(
-    'No valid session token: missing, malformed, forged, expired, or for another issuer, audience or party. `code` says which.',
+    'No valid session token: missing, malformed, forged, expired, for another issuer, audience or party, or of an ended session. `code` says which.',
     'GRIDDY_AUTH_NO_TOKEN',
     { 'WWW-Authenticate': stringHeader('The RFC 6750 challenge: `Bearer`, with `error` and `error_description` when a token was sent.') }
   )

@@ -4,6 +4,7 @@
  * option instead of surfacing at the first request.
  */
 import type { PermissionsClaim } from './permissions-claim'
+import { resolveSessionsOptions, type ResolvedSessionsOptions, type SessionsOptions } from './sessions/options'
 
 /** A JSON Web Key as published in a JWKS. Only RSA signing keys are used. */
 export interface JWK {
@@ -49,6 +50,8 @@ export interface GriddyAuthOptions {
   jwksTimeout?: number
   /** `realm` attribute of `WWW-Authenticate`. */
   realm?: string
+  /** Ended sessions and users stop working at once, on every instance sharing a Redis (SPEC §11). */
+  sessions?: SessionsOptions
 }
 
 /** Options after validation: every default filled in, every list a Set or array. */
@@ -68,11 +71,12 @@ export interface ResolvedOptions {
   /** Fastify's own register options, applied by the plugin to its own log lines (Fastify does not, for a fastify-plugin). */
   readonly logLevel: string | undefined
   readonly logSerializers: Readonly<Record<string, (value: unknown) => unknown>> | undefined
+  readonly sessions: ResolvedSessionsOptions | undefined
 }
 
 const known = new Set([
   'issuer', 'audience', 'jwksUrl', 'jwks', 'authorizedParties', 'clockTolerance', 'permissionsClaim',
-  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm',
+  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm', 'sessions',
   // Fastify's own register options (types allow them on every plugin).
   'prefix', 'logLevel', 'logSerializers'
 ])
@@ -223,6 +227,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     jwksTimeout: milliseconds('jwksTimeout', options.jwksTimeout, 5_000),
     realm: realm as string | undefined,
     logLevel: logLevel as string | undefined,
-    logSerializers: logSerializers as ResolvedOptions['logSerializers']
+    logSerializers: logSerializers as ResolvedOptions['logSerializers'],
+    sessions: resolveSessionsOptions(options.sessions)
   }
 }

@@ -28,10 +28,22 @@ export type Permission = [keyof PermissionRegistry] extends [never] ? string : E
 /** What a route may require: one permission or all of a list. */
 export type PermissionRequirement = Permission | readonly Permission[]
 
-/** `fastify.griddyAuth`: verification outside an HTTP request (WebSocket upgrade, queue consumers). */
+/** `fastify.griddyAuth`: verification outside an HTTP request (WebSocket upgrade, queue consumers), and sign-out. */
 export interface GriddyAuthDecorator {
   /** Verifies a bare token exactly as the hook does (no permission check); rejects with a GriddyAuthError. */
   verify (token: string): Promise<AuthContext>
+  /**
+   * Every token whose `sid` is `sessionId` is refused from now on
+   * (`GRIDDY_AUTH_SESSION_ENDED`), cached ones too, on every instance sharing
+   * the Redis of the `sessions` option. Resolves once stored; rejects with a
+   * TypeError without the `sessions` option or for an empty id.
+   *
+   * @example
+   * app.post('/sign-out', async (request) => { await app.griddyAuth.endSession(request.auth!.sessionId!) })
+   */
+  endSession (sessionId: string): Promise<void>
+  /** Every token of `userId` (its `sub`) issued before now is refused from now on ("sign out everywhere"). Otherwise as `endSession`. */
+  endUserSessions (userId: string): Promise<void>
 }
 
 declare module 'fastify' {

@@ -59,8 +59,10 @@ const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--js
 }))
 execFileSync('tar', ['-xzf', join(tmp, packed[0].filename), '-C', dest, '--strip-components=1'])
 
-// 2. link runtime and peer deps (+ what the type checks need) from this repo's node_modules
-for (const dep of [...Object.keys(pkg.dependencies || {}), ...Object.keys(pkg.peerDependencies || {}), '@types/node']) {
+// 2. link runtime and peer deps (+ what the type checks need) from this repo's node_modules.
+// Not ioredis: an optional peer the plugin never loads, whose absence the checks below prove harmless.
+const notInstalled = new Set(['ioredis'])
+for (const dep of [...Object.keys(pkg.dependencies || {}), ...Object.keys(pkg.peerDependencies || {}), '@types/node'].filter((d) => !notInstalled.has(d))) {
   const link = join(nm, dep)
   mkdirSync(dirname(link), { recursive: true })
   symlinkSync(join(root, 'node_modules', dep), link, 'dir')
@@ -159,18 +161,33 @@ assert.deepEqual(Object.keys(testingNs).sort(), Object.keys(t).sort(), 'testing:
 for (const k of Object.keys(t)) assert.equal(testingNs[k], t[k], 'testing.' + k + ' same instance')
 `))
 
+check('no built file loads or imports ioredis (sessions.redis is passed in by the app)', () => {
+  const files = readdirSync(join(dest, 'dist'), { recursive: true }).filter((f) => /\.(c|m)?js$|\.d\.(m)?ts$/.test(f))
+  for (const f of files) {
+    if (/(?:require\(|import\(|from\s*)['"]ioredis['"]/.test(readFileSync(join(dest, 'dist', f), 'utf8'))) throw new Error(`dist/${f} refers to ioredis`)
+  }
+  node('no-ioredis.cjs', `
+const assert = require('node:assert/strict')
+assert.throws(() => require.resolve('ioredis'), 'ioredis is not installed in the consumer')
+require('${NAME}')
+`)
+})
+
 // 5. types, as a TS consumer sees them
 const esmSrc = `
 import griddyAuth, { griddyAuth as named } from '${NAME}'
-import type { GriddyAuthOptions, AuthContext } from '${NAME}'
+import type { GriddyAuthOptions, AuthContext, SessionsOptions } from '${NAME}'
 import { createTestIssuer } from '${NAME}/testing'
 import Fastify from 'fastify'
 const same: typeof named = griddyAuth
 const back: typeof griddyAuth = named
 const app = Fastify()
 app.register(griddyAuth, {} as GriddyAuthOptions)
+const sessions: SessionsOptions = { prefix: 'app:', clerkWebhook: { path: '/webhooks/clerk', secret: 'whsec_abc' } }
+app.register(griddyAuth, { issuer: 'https://a', audience: 'b', sessions })
+const ended: Promise<void> = app.griddyAuth.endSession('sess_1')
 const ctx = {} as AuthContext | undefined
-export { same, back, ctx, createTestIssuer }
+export { same, back, ctx, createTestIssuer, ended }
 `
 const cjsSrc = `
 import pkg = require('${NAME}')

@@ -382,9 +382,9 @@ t.test('error table and verification order (SPEC §6, §7)', async (t) => {
     t.same([...errorCodes].sort(), [
       'GRIDDY_AUTH_ALGORITHM', 'GRIDDY_AUTH_AUDIENCE', 'GRIDDY_AUTH_AUTHORIZED_PARTY', 'GRIDDY_AUTH_BAD_HEADER',
       'GRIDDY_AUTH_EXPIRED', 'GRIDDY_AUTH_FORBIDDEN', 'GRIDDY_AUTH_ISSUER', 'GRIDDY_AUTH_MALFORMED',
-      'GRIDDY_AUTH_MISSING_CLAIM', 'GRIDDY_AUTH_NOT_YET_VALID', 'GRIDDY_AUTH_NO_TOKEN', 'GRIDDY_AUTH_SIGNATURE',
-      'GRIDDY_AUTH_UNAVAILABLE', 'GRIDDY_AUTH_UNKNOWN_KEY'
-    ], 'exactly the 14 codes of SPEC §7')
+      'GRIDDY_AUTH_MISSING_CLAIM', 'GRIDDY_AUTH_NOT_YET_VALID', 'GRIDDY_AUTH_NO_TOKEN', 'GRIDDY_AUTH_SESSION_ENDED',
+      'GRIDDY_AUTH_SIGNATURE', 'GRIDDY_AUTH_UNAVAILABLE', 'GRIDDY_AUTH_UNKNOWN_KEY'
+    ], 'exactly the 15 codes of SPEC §7')
     t.ok(Object.isFrozen(errorCodes), 'errorCodes is frozen')
 
     const forbiddenNoScope = authError('GRIDDY_AUTH_FORBIDDEN', undefined)

@@ -43,6 +43,7 @@ export const messages = {
   GRIDDY_AUTH_ISSUER: 'Invalid issuer.',
   GRIDDY_AUTH_AUDIENCE: 'Invalid audience.',
   GRIDDY_AUTH_AUTHORIZED_PARTY: 'Invalid authorized party.',
+  GRIDDY_AUTH_SESSION_ENDED: 'Session has ended.',
   GRIDDY_AUTH_FORBIDDEN: 'Insufficient permissions.',
   GRIDDY_AUTH_UNAVAILABLE: 'Signing keys are unavailable; try again shortly.'
 } as const

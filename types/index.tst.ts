@@ -3,6 +3,7 @@
  * Run by tstyche in `npm test`.
  */
 import Fastify, { type FastifyRequest } from 'fastify'
+import Redis from 'ioredis'
 import { expect, test } from 'tstyche'
 import type { JwtPayload } from '@clerk/shared/types'
 import griddyAuth, {
@@ -15,9 +16,12 @@ import griddyAuth, {
   type GriddyAuthOptions,
   type Permission,
   type PermissionsClaim,
-  type TokenClaims
+  type TokenClaims,
+  type SessionsOptions,
+  type SessionsRedis,
+  type SessionsRedisSubscriber
 } from '../lib/index'
-import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
+import { createTestIssuer, signClerkWebhook, type ClerkWebhookDelivery, type TestIssuer } from '../lib/testing/index'
 
 const app = Fastify()
 
@@ -154,4 +158,52 @@ test('the testing kit is typed', async () => {
   expect(issuer.pluginOptions).type.toBeAssignableTo<GriddyAuthOptions>()
   expect(issuer.sign({ sub: 'user_1' }, { expiresIn: -10, alg: 'none', kid: null })).type.toBe<string>()
   expect(issuer.sign).type.not.toBeCallableWith({ sub: 'u' }, { expiresIn: '1h' })
+})
+
+test('sessions: an ioredis client fits, and so does anything with the same methods', () => {
+  const redis = new Redis({ lazyConnect: true })
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ issuer: 'https://a', audience: 'b', sessions: { redis } })
+  expect<SessionsOptions>().type.toBeAssignableFrom({ redis, prefix: 'app:', maxTokenLifetime: 3_600_000, redisTimeout: 500 })
+  expect<SessionsOptions>().type.toBeAssignableFrom({})
+  expect<SessionsOptions>().type.toBeAssignableFrom({ clerkWebhook: { path: '/webhooks/clerk', secret: 'whsec_abc' } })
+  expect(app.register).type.toBeCallableWith(griddyAuth, { issuer: 'https://a', audience: 'b', sessions: { redis } })
+  // The typings never import ioredis: a structural client (what an app without ioredis sees) type-checks too.
+  const subscriber: SessionsRedisSubscriber = {
+    status: 'ready',
+    subscribe: async () => 1,
+    on: () => undefined,
+    removeListener: () => undefined,
+    disconnect: () => {}
+  }
+  const structural: SessionsRedis = {
+    status: 'ready',
+    set: async () => 'OK',
+    publish: async () => 0,
+    scan: async () => ['0', []],
+    mget: async () => [],
+    duplicate: () => subscriber,
+    on: () => undefined,
+    removeListener: () => undefined
+  }
+  expect<SessionsOptions>().type.toBeAssignableFrom({ redis: structural })
+  expect<SessionsOptions>().type.not.toBeAssignableFrom({ redis: 'redis://127.0.0.1:6379' })
+  expect<SessionsOptions>().type.not.toBeAssignableFrom({ redis: { set: async () => 'OK' } })
+  expect<SessionsOptions>().type.not.toBeAssignableFrom({ maxTokenLifetime: '1h' })
+  expect<SessionsOptions>().type.not.toBeAssignableFrom({ clerkWebhook: { path: '/webhooks/clerk' } })
+  redis.disconnect()
+})
+
+test('fastify.griddyAuth.endSession / endUserSessions take an id', () => {
+  expect(app.griddyAuth.endSession('sess_1')).type.toBe<Promise<void>>()
+  expect(app.griddyAuth.endUserSessions('user_1')).type.toBe<Promise<void>>()
+  expect(app.griddyAuth.endSession).type.not.toBeCallableWith()
+  expect(app.griddyAuth.endSession).type.not.toBeCallableWith(42)
+  expect<'GRIDDY_AUTH_SESSION_ENDED'>().type.toBeAssignableTo<GriddyAuthErrorCode>()
+})
+
+test('the testing kit signs Clerk webhook deliveries', () => {
+  const delivery = signClerkWebhook('whsec_abc', { type: 'session.ended', data: { id: 'sess_1' } }, { timestamp: new Date() })
+  expect(delivery).type.toBe<ClerkWebhookDelivery>()
+  expect(delivery.headers).type.toBe<Readonly<Record<string, string>>>()
+  expect(signClerkWebhook).type.not.toBeCallableWith('whsec_abc', { type: 'session.ended' })
 })

@@ -12,6 +12,7 @@
 import { createHmac, generateKeyPair, randomUUID, sign as rsaSign, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Webhook } from 'standardwebhooks'
 import type { GriddyAuthOptions, JWK } from '../options'
 
 export interface TestIssuerOptions {
@@ -187,5 +188,43 @@ export async function createTestIssuer (options: TestIssuerOptions = {}): Promis
     createKey: createTestKey,
     rotate,
     serve
+  }
+}
+
+/** A webhook delivery as Clerk (through Svix) sends it: the body, and its headers. */
+export interface ClerkWebhookDelivery {
+  readonly payload: string
+  /** `content-type`, `svix-id`, `svix-timestamp`, `svix-signature`. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export interface ClerkWebhookOptions {
+  /** The delivery's `svix-id`. Default: a random one. */
+  id?: string
+  /** When it was sent (signed). Default: now; more than 5 minutes ago makes a stale delivery. */
+  timestamp?: Date
+}
+
+/**
+ * Signs a Clerk webhook event with the endpoint's signing secret
+ * (`whsec_...`), exactly as Svix does, for tests of a `sessions.clerkWebhook`
+ * route: POST `payload` with `headers`.
+ *
+ * @example
+ * const delivery = signClerkWebhook(secret, { type: 'session.ended', data: { id: 'sess_1' } })
+ * await app.inject({ method: 'POST', url: '/webhooks/clerk', payload: delivery.payload, headers: delivery.headers })
+ */
+export function signClerkWebhook (secret: string, event: { type: string, data: Record<string, unknown>, [member: string]: unknown }, options: ClerkWebhookOptions = {}): ClerkWebhookDelivery {
+  const id = options.id ?? `msg_${randomUUID().replaceAll('-', '')}`
+  const timestamp = options.timestamp ?? new Date()
+  const payload = JSON.stringify({ object: 'event', timestamp: timestamp.getTime(), ...event })
+  return {
+    payload,
+    headers: {
+      'content-type': 'application/json',
+      'svix-id': id,
+      'svix-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+      'svix-signature': new Webhook(secret).sign(id, timestamp, payload)
+    }
   }
 }

@@ -30,6 +30,7 @@ export const spec: Record<FailureCode, { status: number, message: string }> = {
   GRIDDY_AUTH_ISSUER: { status: 401, message: 'Invalid issuer.' },
   GRIDDY_AUTH_AUDIENCE: { status: 401, message: 'Invalid audience.' },
   GRIDDY_AUTH_AUTHORIZED_PARTY: { status: 401, message: 'Invalid authorized party.' },
+  GRIDDY_AUTH_SESSION_ENDED: { status: 401, message: 'Session has ended.' },
   GRIDDY_AUTH_FORBIDDEN: { status: 403, message: 'Insufficient permissions.' },
   GRIDDY_AUTH_UNAVAILABLE: { status: 503, message: 'Signing keys are unavailable; try again shortly.' }
 }
