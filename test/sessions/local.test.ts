@@ -25,7 +25,7 @@ const options = (sessions: GriddyAuthOptions['sessions'] = {}, extra: Partial<Gr
 
 const ended = tokenFailure('GRIDDY_AUTH_SESSION_ENDED')
 
-t.test('endSession(): that session\'s tokens are refused, fresh or cached; nothing else is', async (t) => {
+t.test("endSession(): that session's tokens are refused, fresh or cached; nothing else is", async (t) => {
   const app = await buildApp(t, options())
   const cached = issuer.sign({ sub: 'user_1', sid: 'sess_cached' })
   const fresh = issuer.sign({ sub: 'user_1', sid: 'sess_fresh' })
@@ -50,7 +50,7 @@ t.test('endSession(): that session\'s tokens are refused, fresh or cached; nothi
   assertFailure(t, await get(app, '/private', cached), ended, cached, 'ending twice changes nothing')
 })
 
-t.test('endUserSessions(): that user\'s tokens issued before the call are refused; later ones work', async (t) => {
+t.test("endUserSessions(): that user's tokens issued before the call are refused; later ones work", async (t) => {
   const app = await buildApp(t, options())
   const now = nowSeconds()
   const earlier = issuer.sign({ sub: 'user_1', sid: 'sess_1', iat: now - 30 })
