@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveOptions, type GriddyAuthOptions } from './options'
-import { createKeyResolver } from './keys'
+import { createKeyResolver } from './keys/resolver'
 import { registerSignatureVerifier } from './signature'
 import { createAuthenticator } from './authenticator'
 import { compilePermissionsClaim } from './permissions-claim'
@@ -32,6 +32,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const options = resolveOptions(rawOptions)
   const { log, refusals } = createPluginLog(fastify.log, options)
   const keys = createKeyResolver(options, log)
+  fastify.addHook('onClose', async () => { await keys.close() })
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
   const sessions = options.sessions === undefined ? undefined : setUpSessions(fastify, options.sessions)
   const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, log), sessions)

@@ -52,6 +52,16 @@ export interface GriddyAuthOptions {
   realm?: string
   /** Ended sessions and users stop working at once, on every instance sharing a Redis (SPEC §11). */
   sessions?: SessionsOptions
+  /**
+   * Keys from the `jwks_uri` of each issuer's OpenID Connect discovery
+   * document, `<issuer>/.well-known/openid-configuration`: for providers
+   * whose keys are not at `<issuer>/.well-known/jwks.json` (Keycloak, Okta,
+   * Microsoft Entra ID, Google...). Exclusive with `jwksUrl` and `jwks`. Default `false`.
+   *
+   * @example
+   * await app.register(griddyAuth, { issuer: 'https://sso.example.com/realms/griddy', audience: 'griddy-api', discovery: true })
+   */
+  discovery?: boolean
 }
 
 /** Options after validation: every default filled in, every list a Set or array. */
@@ -72,11 +82,12 @@ export interface ResolvedOptions {
   readonly logLevel: string | undefined
   readonly logSerializers: Readonly<Record<string, (value: unknown) => unknown>> | undefined
   readonly sessions: ResolvedSessionsOptions | undefined
+  readonly discovery: boolean
 }
 
 const known = new Set([
   'issuer', 'audience', 'jwksUrl', 'jwks', 'authorizedParties', 'clockTolerance', 'permissionsClaim',
-  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm', 'sessions',
+  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm', 'discovery', 'sessions',
   // Fastify's own register options (types allow them on every plugin).
   'prefix', 'logLevel', 'logSerializers'
 ])
@@ -99,7 +110,7 @@ function parseUrl (value: string): URL | undefined {
   }
 }
 
-function isHttpUrl (value: string): boolean {
+export function isHttpUrl (value: string): boolean {
   const url = parseUrl(value)
   return url?.protocol === 'https:' || url?.protocol === 'http:'
 }
@@ -179,8 +190,12 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
   if (jwks !== undefined && (jwks === null || typeof jwks !== 'object' || !Array.isArray((jwks as { keys?: unknown }).keys))) {
     fail('jwks', 'must be a key set: { keys: [...] }')
   }
+  const discovery = options.discovery === undefined ? false : options.discovery
+  if (typeof discovery !== 'boolean') fail('discovery', 'must be a boolean')
+  if (discovery && jwksUrl !== undefined) fail('discovery', 'cannot be combined with "jwksUrl": keys come from the discovery document')
+  if (discovery && jwks !== undefined) fail('discovery', 'cannot be combined with "jwks": choose one source of keys')
   if (jwksUrl === undefined && jwks === undefined) {
-    // Keys then come from each issuer's well-known URL, so each issuer must be one.
+    // Keys then come from each issuer's well-known URL (or discovery document), so each issuer must be one.
     for (const issuer of issuers) {
       if (!isHttpUrl(issuer)) fail('issuer', `must be an http(s) URL when neither "jwksUrl" nor "jwks" is set, got ${JSON.stringify(issuer)}`)
       refuseCredentials('issuer', issuer)
@@ -228,6 +243,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     realm: realm as string | undefined,
     logLevel: logLevel as string | undefined,
     logSerializers: logSerializers as ResolvedOptions['logSerializers'],
-    sessions: resolveSessionsOptions(options.sessions)
+    sessions: resolveSessionsOptions(options.sessions),
+    discovery
   }
 }

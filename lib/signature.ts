@@ -29,7 +29,7 @@
 import type { FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import type { GriddyAuthErrorCode, Rejection } from './errors'
-import type { SigningKey } from './jwk'
+import type { SigningKey } from './keys/jwk'
 
 const kToken = Symbol('griddyAuth.token')
 const namespace = 'griddyAuth'
