@@ -392,9 +392,11 @@ const rows: ProviderRow[] = [
       exp: now + 3600
     }),
     userId: '110248495921238986420',
-    options: { jwksCooldown: 60_000 },
+    // Google documents both spellings of its iss; with a jwksUrl the bare one can be accepted too.
+    options: { issuer: ['https://accounts.google.com', 'accounts.google.com'], jwksCooldown: 60_000 },
     // Google's tokens carry no permissions: routes that need one are for your own claims.
     cases: [
+      { name: 'iss without the scheme, as Google also issues', edit: (c) => { c.iss = 'accounts.google.com' }, expect: 200 },
       { name: 'signed with the second key, first seen now', key: 1, expect: 200 },
       { name: 'signed with the third key, first seen now', key: 2, expect: 200 }
     ],
