@@ -3,7 +3,7 @@
  * verified token and shared by every request that reuses the token, hence
  * deeply frozen.
  */
-import { grantedPermissions } from './permissions'
+import type { PermissionsExtractor } from './permissions-claim'
 
 export interface AuthContext {
   /** The user id: the token's `sub`. */
@@ -27,11 +27,11 @@ function deepFreeze (root: object): void {
   }
 }
 
-export function createAuthContext (claims: Record<string, unknown>, permissionsClaim: string): AuthContext {
+export function createAuthContext (claims: Record<string, unknown>, permissionsOf: PermissionsExtractor): AuthContext {
   deepFreeze(claims)
   const { sub, sid } = claims
   const context = typeof sid === 'string'
-    ? { userId: sub as string, sessionId: sid, permissions: grantedPermissions(claims[permissionsClaim]), claims }
-    : { userId: sub as string, permissions: grantedPermissions(claims[permissionsClaim]), claims }
+    ? { userId: sub as string, sessionId: sid, permissions: permissionsOf(claims), claims }
+    : { userId: sub as string, permissions: permissionsOf(claims), claims }
   return Object.freeze(context)
 }

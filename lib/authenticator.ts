@@ -14,6 +14,7 @@ import { isRejection, type SignatureVerifier } from './signature'
 import { checkClaims } from './claims'
 import { TokenCache } from './token-cache'
 import { createAuthContext, type AuthContext } from './auth-context'
+import type { PermissionsExtractor } from './permissions-claim'
 
 /** Tokens larger than this are refused unread (a Node request header is at most 16 KiB anyway). */
 export const maxTokenLength = 16 * 1024
@@ -27,9 +28,9 @@ export interface Authenticator {
   error (code: GriddyAuthErrorCode | Rejection): GriddyAuthError
 }
 
-export function createAuthenticator (options: ResolvedOptions, verifySignature: SignatureVerifier): Authenticator {
+export function createAuthenticator (options: ResolvedOptions, verifySignature: SignatureVerifier, permissionsOf: PermissionsExtractor): Authenticator {
   const cache = new TokenCache<AuthContext>(options.cacheSize)
-  const { realm, clockToleranceMs, permissionsClaim } = options
+  const { realm, clockToleranceMs } = options
 
   function error (failure: GriddyAuthErrorCode | Rejection): GriddyAuthError {
     return typeof failure === 'string' ? authError(failure, realm) : authError(failure.code, realm, failure)
@@ -41,7 +42,7 @@ export function createAuthenticator (options: ResolvedOptions, verifySignature: 
     const { claims, key } = verified
     const rejection = checkClaims(claims, options, Date.now())
     if (rejection !== undefined) throw error(rejection)
-    const context = createAuthContext(claims, permissionsClaim)
+    const context = createAuthContext(claims, permissionsOf)
     cache.set(token, { value: context, expiresAt: (claims.exp as number) * 1000 + clockToleranceMs, key })
     return context
   }

@@ -9,6 +9,7 @@ import { resolveOptions, type GriddyAuthOptions } from './options'
 import { createKeyResolver } from './keys'
 import { registerSignatureVerifier } from './signature'
 import { createAuthenticator } from './authenticator'
+import { compilePermissionsClaim } from './permissions-claim'
 import { GriddyAuthError } from './errors'
 import { readBearer } from './bearer'
 import { grants, parseRequirement } from './permissions'
@@ -23,7 +24,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const options = resolveOptions(rawOptions)
   const keys = createKeyResolver(options, fastify.log)
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
-  const authenticator = createAuthenticator(options, verifySignature)
+  const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, fastify.log))
 
   /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
   function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
@@ -140,5 +141,7 @@ export const griddyAuth: FastifyPluginAsync<GriddyAuthOptions> = fp(plugin, {
 export default griddyAuth
 export type { GriddyAuthOptions, JWK } from './options'
 export type { AuthContext } from './auth-context'
+export type { PermissionsClaim, PermissionsClaimFunction, TokenClaims } from './permissions-claim'
+export { clerkOrganizationPermissions } from './clerk'
 export type { Permission, PermissionRegistry, PermissionRequirement, GriddyAuthDecorator } from './types'
 export { GriddyAuthError, errorCodes, type GriddyAuthErrorCode } from './errors'

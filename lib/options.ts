@@ -3,6 +3,7 @@
  * at registration so a mistake stops start-up with a message naming the
  * option instead of surfacing at the first request.
  */
+import type { PermissionsClaim } from './permissions-claim'
 
 /** A JSON Web Key as published in a JWKS. Only RSA signing keys are used. */
 export interface JWK {
@@ -30,8 +31,14 @@ export interface GriddyAuthOptions {
   authorizedParties?: readonly string[]
   /** Leeway for `exp` and `nbf`, in seconds. Default 5. */
   clockTolerance?: number
-  /** The claim that carries permissions. Default `'permissions'`. */
-  permissionsClaim?: string
+  /**
+   * Where permissions are read. Default `'permissions'`. A claim name, read
+   * literally (`'https://griddy.example/permissions'` is one claim); a path
+   * into nested claims (`['realm_access', 'roles']`); or a function of the
+   * verified claims, for formats no path reaches (Clerk organizations:
+   * `(c) => [...clerkOrganizationPermissions(c), ...(c.permissions ?? [])]`).
+   */
+  permissionsClaim?: PermissionsClaim
   /** Size of the verified-token cache; `false` or `0` turns it off. Default 1000. */
   cache?: number | false
   /** How long fetched keys are fresh, in ms. Default 600000 (10 min). */
@@ -52,7 +59,7 @@ export interface ResolvedOptions {
   readonly jwks: { keys: readonly JWK[] } | undefined
   readonly authorizedParties: ReadonlySet<string> | undefined
   readonly clockToleranceMs: number
-  readonly permissionsClaim: string
+  readonly permissionsClaim: PermissionsClaim
   readonly cacheSize: number
   readonly jwksCacheTtl: number
   readonly jwksCooldown: number
@@ -98,6 +105,21 @@ function nonNegative (option: string, value: unknown, fallback: number): number 
   return value
 }
 
+/** A claim name, a path (copied: later changes to the user's array have no effect) or a function. */
+function permissionsClaimOption (value: unknown): PermissionsClaim {
+  if (value === undefined) return 'permissions'
+  if (typeof value === 'function') return value as PermissionsClaim
+  if (typeof value === 'string' && value.length > 0) return value
+  if (!Array.isArray(value)) fail('permissionsClaim', 'must be a claim name, a path (array of claim names) or a function')
+  if (value.length === 0) fail('permissionsClaim', 'must not be an empty path')
+  for (const [index, step] of value.entries()) {
+    if (typeof step !== 'string' || step.length === 0) {
+      fail('permissionsClaim', `must be a path of non-empty claim names: step ${index} is ${typeof step === 'string' ? 'empty' : typeof step}`)
+    }
+  }
+  return Object.freeze([...value as string[]])
+}
+
 /** Validates and normalises the user's options. Throws a TypeError naming the option. */
 export function resolveOptions (raw: unknown): ResolvedOptions {
   if (raw === null || typeof raw !== 'object') {
@@ -129,8 +151,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
 
   const clockTolerance = nonNegative('clockTolerance', options.clockTolerance, 5)
 
-  const permissionsClaim = options.permissionsClaim === undefined ? 'permissions' : options.permissionsClaim
-  if (typeof permissionsClaim !== 'string' || permissionsClaim.length === 0) fail('permissionsClaim', 'must be a non-empty string')
+  const permissionsClaim = permissionsClaimOption(options.permissionsClaim)
 
   let cacheSize = 1000
   if (options.cache === false) cacheSize = 0

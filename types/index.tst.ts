@@ -4,14 +4,18 @@
  */
 import Fastify, { type FastifyRequest } from 'fastify'
 import { expect, test } from 'tstyche'
+import type { JwtPayload } from '@clerk/shared/types'
 import griddyAuth, {
   griddyAuth as named,
   GriddyAuthError,
+  clerkOrganizationPermissions,
   errorCodes,
   type AuthContext,
   type GriddyAuthErrorCode,
   type GriddyAuthOptions,
-  type Permission
+  type Permission,
+  type PermissionsClaim,
+  type TokenClaims
 } from '../lib/index'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
 
@@ -27,6 +31,61 @@ test('options are typed: required issuer and audience, known option names only',
   expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ audience: 'api' })
   expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ issuer: 'https://a', audience: 'api', jwksTimeout: '5s' })
   expect(app.register).type.not.toBeCallableWith(griddyAuth, { issuer: 'https://a' })
+})
+
+test('permissionsClaim: a claim name, a path, or a function of the claims', () => {
+  const base = { issuer: 'https://a', audience: 'b' }
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: 'https://griddy.example/permissions' })
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: ['realm_access', 'roles'] })
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: ['resource_access', 'griddy-api', 'roles'] as const })
+  const computed: string[] = ['realm_access', 'roles']
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: computed })
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: (claims: Readonly<Record<string, unknown>>) => claims.scp })
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: () => undefined })
+  expect<GriddyAuthOptions>().type.toBeAssignableFrom({ ...base, permissionsClaim: clerkOrganizationPermissions })
+
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ ...base, permissionsClaim: 5 })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ ...base, permissionsClaim: ['realm_access', 5] })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ ...base, permissionsClaim: [['realm_access', 'roles']] })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ ...base, permissionsClaim: { path: ['a'] } })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ ...base, permissionsClaim: (claims: string) => claims })
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ ...base, permissionsClaim: (claims: TokenClaims, request: string) => [claims, request] })
+  expect<PermissionsClaim>().type.toBe<string | readonly string[] | ((claims: TokenClaims) => unknown)>()
+})
+
+test('a permissionsClaim function sees unknown claims, and permissions as the shapes the plugin reads', () => {
+  app.register(griddyAuth, {
+    issuer: 'https://a',
+    audience: 'b',
+    permissionsClaim: (claims) => {
+      expect(claims).type.toBe<TokenClaims>()
+      expect(claims.groups).type.toBe<unknown>()
+      expect(claims.permissions).type.toBe<string | readonly string[] | undefined>()
+      return claims.groups
+    }
+  })
+  // @ts-expect-error Cannot assign to 'permissions' because it is a read-only property
+  const write = (claims: TokenClaims): void => { claims.permissions = [] }
+  expect(write).type.toBe<(claims: TokenClaims) => void>()
+})
+
+test('clerkOrganizationPermissions: the SPEC usage compiles with no cast', () => {
+  app.register(griddyAuth, {
+    issuer: 'https://clerk.example.com',
+    audience: 'https://api.example.com',
+    permissionsClaim: (c) => [...clerkOrganizationPermissions(c), ...(c.permissions ?? [])]
+  })
+  const options: GriddyAuthOptions = {
+    issuer: 'https://clerk.example.com',
+    audience: 'https://api.example.com',
+    permissionsClaim: (c) => [...clerkOrganizationPermissions(c), ...(c.permissions ?? [])]
+  }
+  expect(options.permissionsClaim).type.toBe<PermissionsClaim | undefined>()
+  expect(clerkOrganizationPermissions({ v: 2 })).type.toBe<string[]>()
+  expect(clerkOrganizationPermissions).type.toBeCallableWith({} as AuthContext['claims'])
+  expect(clerkOrganizationPermissions).type.toBeCallableWith({} as JwtPayload) // Clerk's own payload type
+  expect(clerkOrganizationPermissions).type.not.toBeCallableWith('a.b.c')
+  expect(clerkOrganizationPermissions).type.not.toBeCallableWith()
 })
 
 test('route config accepts permissions and public, and rejects wrong shapes', () => {

@@ -11,7 +11,7 @@
 import t from 'tap'
 import { createHash, randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import type { GriddyAuthOptions, JWK } from '../../lib/index'
+import { clerkOrganizationPermissions, type GriddyAuthOptions, type JWK } from '../../lib/index'
 import { signToken, type TestKey } from '../../lib/testing/index'
 import { assertFailure, buildApp, forbidden, get, nowSeconds, tokenFailure, type Tap } from '../helpers'
 import { createFakeIdp, poolKey, type FakeIdp } from '../fixtures/fake-idp'
@@ -76,14 +76,12 @@ interface ProviderRow {
   claims: (issuer: string, now: number, permissions: string[]) => Record<string, unknown>
   /** The user id (`sub`) the claims carry. */
   userId: string
-  options?: Record<string, unknown>
+  options?: Partial<GriddyAuthOptions>
   /** A permission the provider can grant, required by the row's route; none: only a valid token is required. */
   permission?: string
   cases?: RowCase[]
   /** The paths the plugin fetches from the fake IdP over all the row's cases, in order. */
   fetches: (issuerPath: string) => string[]
-  /** The rows that need `permissionsClaim` paths or functions (branch claims12). */
-  todo?: string
 }
 
 const tenant = 'b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d'
@@ -103,26 +101,45 @@ const rows: ProviderRow[] = [
     kids: () => ['ins_2griddyInstanceKey'],
     keySet: ({ keys, kids }) => [{ use: 'sig', ...rsa(keys[0] as TestKey), kid: kids[0], alg: 'RS256' }],
     header: (kid) => ({ alg: 'RS256', kid, typ: 'JWT' }),
-    claims: (iss, now, permissions) => ({
-      azp: app,
-      exp: now + 60,
-      fva: [0, -1],
-      iat: now,
-      iss,
-      nbf: now - 10,
-      sid: 'sess_2griddySession',
-      sts: 'active',
-      sub: 'user_2griddyUser',
-      v: 2,
-      aud: 'https://api.griddy.example',
-      permissions
-    }),
+    claims: (iss, now, permissions) => ({ ...clerkSession(iss, now), permissions }),
     userId: 'user_2griddyUser',
     options: { authorizedParties: [app] },
     permission: 'leagues:read',
     cases: [
       { name: 'a token another frontend obtained (azp)', edit: (c) => { c.azp = 'https://evil.example' }, expect: 'GRIDDY_AUTH_AUTHORIZED_PARTY' },
       { name: 'a default session token: no aud', edit: (c) => { delete c.aud }, expect: 'GRIDDY_AUTH_AUDIENCE' }
+    ],
+    fetches: () => ['/.well-known/jwks.json']
+  },
+  {
+    provider: 'Clerk',
+    setup: 'session token v2, Organizations permissions (fea, o.per, o.fpm) with clerkOrganizationPermissions',
+    issuer: (base) => base,
+    audience: 'https://api.griddy.example',
+    keys: { kind: 'well-known' },
+    keyCount: 1,
+    kids: () => ['ins_2griddyInstanceKey'],
+    keySet: ({ keys, kids }) => [{ use: 'sig', ...rsa(keys[0] as TestKey), kid: kids[0], alg: 'RS256' }],
+    header: (kid) => ({ alg: 'RS256', kid, typ: 'JWT' }),
+    claims: (iss, now, permissions) => ({ ...clerkSession(iss, now), ...clerkOrganization(permissions) }),
+    userId: 'user_2griddyUser',
+    options: {
+      authorizedParties: [app],
+      permissionsClaim: (c) => [...clerkOrganizationPermissions(c), ...(c.permissions ?? [])]
+    },
+    permission: 'org:leagues:manage',
+    cases: [
+      {
+        name: 'the custom permissions claim counts too',
+        edit: (c) => { Object.assign(c, clerkOrganization([]), { permissions: ['org:leagues:manage'] }) },
+        expect: 200
+      },
+      { name: 'no active organization (no o claim)', edit: (c) => { delete c.o }, expect: 'GRIDDY_AUTH_FORBIDDEN' },
+      {
+        name: 'the permission granted for another feature only',
+        edit: (c) => { Object.assign(c, clerkOrganization(['org:billing:manage', 'org:leagues:read'])) },
+        expect: 'GRIDDY_AUTH_FORBIDDEN'
+      }
     ],
     fetches: () => ['/.well-known/jwks.json']
   },
@@ -254,8 +271,7 @@ const rows: ProviderRow[] = [
     userId: '9f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f',
     options: { permissionsClaim: ['realm_access', 'roles'] },
     permission: 'leagues:read',
-    fetches: (iss) => [`${iss}${discoveryPath}`, `${iss}/protocol/openid-connect/certs`],
-    todo: 'permissionsClaim paths (claims12)'
+    fetches: (iss) => [`${iss}${discoveryPath}`, `${iss}/protocol/openid-connect/certs`]
   },
   {
     provider: 'Keycloak',
@@ -274,8 +290,7 @@ const rows: ProviderRow[] = [
     userId: '9f0c1d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f',
     options: { permissionsClaim: ['resource_access', 'griddy-api', 'roles'] },
     permission: 'leagues:read',
-    fetches: (iss) => [`${iss}${discoveryPath}`, `${iss}/protocol/openid-connect/certs`],
-    todo: 'permissionsClaim paths (claims12)'
+    fetches: (iss) => [`${iss}${discoveryPath}`, `${iss}/protocol/openid-connect/certs`]
   },
   {
     provider: 'Microsoft Entra ID',
@@ -433,6 +448,47 @@ const rows: ProviderRow[] = [
   }
 ]
 
+/** A Clerk v2 session token's own claims, with the `aud` added in Customize session token. */
+function clerkSession (iss: string, now: number): Record<string, unknown> {
+  return {
+    azp: app,
+    exp: now + 60,
+    fva: [0, -1],
+    iat: now,
+    iss,
+    nbf: now - 10,
+    sid: 'sess_2griddySession',
+    sts: 'active',
+    sub: 'user_2griddyUser',
+    v: 2,
+    aud: 'https://api.griddy.example'
+  }
+}
+
+/**
+ * Clerk's compact v2 organization claims granting `org:<feature>:<permission>`
+ * names: `fea` lists the features (a user feature first, which grants
+ * nothing here), `o.per` the permission names, `o.fpm` one bitmask per
+ * organization feature (bit i grants `per[i]`). Other names go to the
+ * custom `permissions` claim.
+ */
+function clerkOrganization (permissions: string[]): Record<string, unknown> {
+  const per = ['read', 'manage']
+  const masks = new Map<string, number>()
+  const custom: string[] = []
+  for (const name of permissions) {
+    const [scope, feature, permission] = name.split(':')
+    const bit = per.indexOf(permission as string)
+    if (scope === 'org' && feature !== undefined && bit !== -1) masks.set(feature, (masks.get(feature) ?? 0) | (1 << bit))
+    else custom.push(name)
+  }
+  return {
+    fea: ['u:profile', ...[...masks.keys()].map((feature) => `o:${feature}`)].join(','),
+    o: { id: 'org_2griddyOrg', rol: 'admin', slg: 'griddy', per: per.join(','), fpm: [...masks.values()].join(',') },
+    permissions: custom
+  }
+}
+
 function keycloakClaims (iss: string, now: number, permissions: string[]): Record<string, unknown> {
   return {
     exp: now + 300,
@@ -490,7 +546,7 @@ function entraClaims (iss: string, now: number): Record<string, unknown> {
 }
 
 /** The plugin's key options for a row, and the discovery document its fake IdP serves (if any). */
-function keyOptions (row: ProviderRow, idp: FakeIdp, issuer: string): Record<string, unknown> {
+function keyOptions (row: ProviderRow, idp: FakeIdp, issuer: string): Partial<GriddyAuthOptions> {
   switch (row.keys.kind) {
     case 'well-known':
       return {}
@@ -547,7 +603,7 @@ async function runRow (t: Tap, row: ProviderRow): Promise<void> {
   t.teardown(() => idp.close())
   const issuer = row.issuer(idp.url)
   const issuerPath = issuer.startsWith(idp.url) ? issuer.slice(idp.url.length).replace(/\/$/, '') : ''
-  const options = { issuer, audience: row.audience, ...keyOptions(row, idp, issuer), ...row.options } as unknown as GriddyAuthOptions
+  const options: GriddyAuthOptions = { issuer, audience: row.audience, ...keyOptions(row, idp, issuer), ...row.options }
   const server = await buildApp(t, options, { routes: routes(row.permission) })
 
   const sign = (claims: Record<string, unknown>, key = 0): string =>
@@ -586,5 +642,5 @@ async function runRow (t: Tap, row: ProviderRow): Promise<void> {
 
 for (const row of rows) {
   const name = `${row.provider}: ${row.setup}`
-  t.test(name, row.todo === undefined ? {} : { todo: `needs ${row.todo}` }, (t) => runRow(t, row))
+  t.test(name, (t) => runRow(t, row))
 }
