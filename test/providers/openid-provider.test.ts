@@ -137,3 +137,11 @@ t.test('another issuer is not vouched for by this provider\'s key set', async (t
   t.same(other.requests, ['POST /token'], 'its own endpoints are never consulted')
   t.equal(op.hits('/jwks'), 2, 'the first fetch, then one refetch for the unknown kid (then the cooldown)')
 })
+
+t.test('concurrent first requests share one discovery and one key-set fetch', async (t) => {
+  const { op, app } = await setup(t)
+  const token = await op.accessToken({ resource: audience, scope: 'leagues:read' })
+  const responses = await Promise.all(Array.from({ length: 20 }, () => get(app, '/leagues', token)))
+  t.same(responses.map((res) => res.statusCode), Array(20).fill(200), 'all 20 accepted')
+  t.same(fetchedBy(op), { discovery: 1, jwks: 1, other: [] }, 'the provider was asked once for each')
+})
