@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { resolveOptions, type GriddyAuthOptions } from './options'
-import { createKeyResolver } from './keys'
+import { createKeyResolver } from './keys/resolver'
 import { registerSignatureVerifier } from './signature'
 import { createAuthenticator } from './authenticator'
 import { compilePermissionsClaim } from './permissions-claim'
@@ -23,6 +23,7 @@ type HookDone = (err?: Error) => void
 async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
   const keys = createKeyResolver(options, fastify.log)
+  fastify.addHook('onClose', async () => { await keys.close() })
   const verifySignature = await registerSignatureVerifier(fastify, ({ header, payload }) => keys.lookup(header.kid as string, payload.iss))
   const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, fastify.log))
 

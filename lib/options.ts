@@ -49,6 +49,16 @@ export interface GriddyAuthOptions {
   jwksTimeout?: number
   /** `realm` attribute of `WWW-Authenticate`. */
   realm?: string
+  /**
+   * Keys from the `jwks_uri` of each issuer's OpenID Connect discovery
+   * document, `<issuer>/.well-known/openid-configuration`: for providers
+   * whose keys are not at `<issuer>/.well-known/jwks.json` (Keycloak, Okta,
+   * Microsoft Entra ID, Google...). Exclusive with `jwksUrl` and `jwks`. Default `false`.
+   *
+   * @example
+   * await app.register(griddyAuth, { issuer: 'https://sso.example.com/realms/griddy', audience: 'griddy-api', discovery: true })
+   */
+  discovery?: boolean
 }
 
 /** Options after validation: every default filled in, every list a Set or array. */
@@ -65,18 +75,19 @@ export interface ResolvedOptions {
   readonly jwksCooldown: number
   readonly jwksTimeout: number
   readonly realm: string | undefined
+  readonly discovery: boolean
 }
 
 const known = new Set([
   'issuer', 'audience', 'jwksUrl', 'jwks', 'authorizedParties', 'clockTolerance', 'permissionsClaim',
-  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm'
+  'cache', 'jwksCacheTtl', 'jwksCooldown', 'jwksTimeout', 'realm', 'discovery'
 ])
 
 function fail (option: string, problem: string): never {
   throw new TypeError(`fastify-griddy-auth: option "${option}" ${problem}`)
 }
 
-function isHttpUrl (value: string): boolean {
+export function isHttpUrl (value: string): boolean {
   try {
     const url = new URL(value)
     return url.protocol === 'https:' || url.protocol === 'http:'
@@ -142,8 +153,12 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
   if (jwks !== undefined && (jwks === null || typeof jwks !== 'object' || !Array.isArray((jwks as { keys?: unknown }).keys))) {
     fail('jwks', 'must be a key set: { keys: [...] }')
   }
+  const discovery = options.discovery === undefined ? false : options.discovery
+  if (typeof discovery !== 'boolean') fail('discovery', 'must be a boolean')
+  if (discovery && jwksUrl !== undefined) fail('discovery', 'cannot be combined with "jwksUrl": keys come from the discovery document')
+  if (discovery && jwks !== undefined) fail('discovery', 'cannot be combined with "jwks": choose one source of keys')
   if (jwksUrl === undefined && jwks === undefined) {
-    // Keys then come from each issuer's well-known URL, so each issuer must be one.
+    // Keys then come from each issuer's well-known URL (or discovery document), so each issuer must be one.
     for (const issuer of issuers) {
       if (!isHttpUrl(issuer)) fail('issuer', `must be an http(s) URL when neither "jwksUrl" nor "jwks" is set, got ${JSON.stringify(issuer)}`)
     }
@@ -177,6 +192,7 @@ export function resolveOptions (raw: unknown): ResolvedOptions {
     jwksCacheTtl: nonNegative('jwksCacheTtl', options.jwksCacheTtl, 600_000),
     jwksCooldown: nonNegative('jwksCooldown', options.jwksCooldown, 30_000),
     jwksTimeout: nonNegative('jwksTimeout', options.jwksTimeout, 5_000),
-    realm: realm as string | undefined
+    realm: realm as string | undefined,
+    discovery
   }
 }

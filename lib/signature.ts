@@ -24,7 +24,7 @@
 import type { FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import type { GriddyAuthErrorCode, Rejection } from './errors'
-import type { SigningKey } from './jwk'
+import type { SigningKey } from './keys/jwk'
 
 const kToken = Symbol('griddyAuth.token')
 

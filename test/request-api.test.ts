@@ -428,18 +428,28 @@ t.test('verified-token cache (SPEC §8)', async (t) => {
     const rotating = await createTestIssuer()
     const served = await rotating.serve()
     t.teardown(() => served.close())
-    const app = await buildApp(t, { issuer: rotating.issuer, audience: rotating.audience, jwksUrl: served.jwksUrl, jwksCooldown: 0 })
+    const ttl = 100
+    const app = await buildApp(t, { issuer: rotating.issuer, audience: rotating.audience, jwksUrl: served.jwksUrl, jwksCooldown: 0, jwksCacheTtl: ttl })
     const notFound = await fetch(`${served.url}/elsewhere`)
     t.equal(notFound.status, 404, 'the testing kit serves its JWKS path only')
     await notFound.arrayBuffer()
     const old = rotating.sign({ sub: 'user_1' })
     t.equal((await get(app, '/private', old)).statusCode, 200, 'the token of the current key')
     t.equal((await get(app, '/private', old)).statusCode, 200, 'cached')
+    const retired = rotating.key
     await rotating.rotate({ retire: true })
     const fresh = rotating.sign({ sub: 'user_2' })
-    t.equal((await get(app, '/private', fresh)).statusCode, 200, 'a token of the new key triggers a refetch')
-    assertFailure(t, await get(app, '/private', old), tokenFailure('GRIDDY_AUTH_UNKNOWN_KEY'), old, 'the retired key\'s token, though cached:')
-    t.equal(served.requests, 3, 'fetches: the first lookup, the new kid, the retired kid (cooldown 0)')
+    t.equal((await get(app, '/private', fresh)).statusCode, 200, 'a token of the new key: a fetch of its own')
+    // get-jwks fetches per key: the retired key is seen gone by its own refetch, once its ttl has passed
+    await new Promise((resolve) => setTimeout(resolve, ttl + 20))
+    t.equal((await get(app, '/private', rotating.sign({ sub: 'user_3' }, { key: retired }))).statusCode, 200, 'past the ttl the stale key answers, and is refetched')
+    let res = await get(app, '/private', old)
+    for (let i = 0; i < 100 && res.statusCode === 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      res = await get(app, '/private', old)
+    }
+    assertFailure(t, res, tokenFailure('GRIDDY_AUTH_UNKNOWN_KEY'), old, 'the retired key\'s token, though cached:')
+    t.equal(served.requests, 3, 'fetches: the first lookup, the new kid, the retired key\'s refetch')
   })
 
   t.test('TokenCache', async (t) => {

@@ -109,7 +109,14 @@ t.test('options (SPEC §3)', async (t) => {
     { name: 'unknown option issuers', options: () => ({ ...base, issuers: ['https://issuer.test'] }), option: 'issuers' },
     { name: 'unknown option clock_tolerance', options: () => ({ ...base, clock_tolerance: 5 }), option: 'clock_tolerance' },
     { name: 'unknown option jwksURL (case)', options: () => ({ ...drop('jwks'), jwksURL: 'https://issuer.test/jwks.json' }), option: 'jwksURL' },
-    { name: 'unknown option algorithms', options: () => ({ ...base, algorithms: ['HS256'] }), option: 'algorithms' }
+    { name: 'unknown option algorithms', options: () => ({ ...base, algorithms: ['HS256'] }), option: 'algorithms' },
+    { name: 'discovery: "true"', options: () => ({ ...drop('jwks'), discovery: 'true' }), option: 'discovery' },
+    { name: 'discovery: 1', options: () => ({ ...drop('jwks'), discovery: 1 }), option: 'discovery' },
+    { name: 'discovery: null', options: () => ({ ...drop('jwks'), discovery: null }), option: 'discovery' },
+    { name: 'discovery with jwks', options: () => ({ ...base, discovery: true }), option: 'discovery' },
+    { name: 'discovery with jwksUrl', options: () => ({ ...drop('jwks'), discovery: true, jwksUrl: 'https://issuer.test/jwks.json' }), option: 'discovery' },
+    { name: 'discovery with an issuer that is no URL', options: () => ({ ...drop('jwks'), discovery: true, issuer: ['https://a.test', 'clerk'] }), option: 'issuer' },
+    { name: 'discovery with an ftp issuer', options: () => ({ ...drop('jwks'), discovery: true, issuer: 'ftp://issuer.test' }), option: 'issuer' }
   ]
 
   for (const option of ['jwksTimeout', 'jwksCooldown', 'jwksCacheTtl', 'clockTolerance']) {
@@ -151,6 +158,9 @@ t.test('options (SPEC §3)', async (t) => {
       ['an issuer that is no URL, with jwksUrl', { ...drop('jwks'), issuer: 'clerk', jwksUrl: 'http://127.0.0.1:1/jwks.json' }],
       ['no jwks, an https issuer (well-known)', { ...drop('jwks'), issuer: 'https://clerk.example.com' }],
       ['jwksUrl https', { ...drop('jwks'), jwksUrl: 'https://clerk.example.com/.well-known/jwks.json' }],
+      ['discovery with an https issuer', { ...drop('jwks'), issuer: 'https://sso.example.com/realms/griddy', discovery: true }],
+      ['discovery: false with jwks', { ...base, discovery: false }],
+      ['discovery: false with jwksUrl', { ...drop('jwks'), jwksUrl: 'https://clerk.example.com/.well-known/jwks.json', discovery: false }],
       ['authorizedParties: []', { ...base, authorizedParties: [] }],
       ['a realm with quotes and backslashes', { ...base, realm: 'my "api" \\ v1' }],
       ['an empty realm', { ...base, realm: '' }],
@@ -166,7 +176,8 @@ t.test('options (SPEC §3)', async (t) => {
         jwksCacheTtl: undefined,
         jwksCooldown: undefined,
         jwksTimeout: undefined,
-        realm: undefined
+        realm: undefined,
+        discovery: undefined
       }]
     ]
     for (const [name, options] of valid) {

@@ -6,7 +6,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { registerSignatureVerifier, type KeyChooser, type SignatureVerifier } from '../lib/signature'
-import { toSigningKey } from '../lib/jwk'
+import { toSigningKey } from '../lib/keys/jwk'
 import { createTestIssuer } from '../lib/testing/index'
 import type { Tap } from './helpers'
 

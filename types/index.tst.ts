@@ -88,6 +88,12 @@ test('clerkOrganizationPermissions: the SPEC usage compiles with no cast', () =>
   expect(clerkOrganizationPermissions).type.not.toBeCallableWith()
 })
 
+test('discovery is a boolean option', () => {
+  expect(app.register).type.toBeCallableWith(griddyAuth, { issuer: 'https://sso.example.com/realms/griddy', audience: 'api', discovery: true })
+  expect<GriddyAuthOptions['discovery']>().type.toBe<boolean | undefined>()
+  expect<GriddyAuthOptions>().type.not.toBeAssignableFrom({ issuer: 'https://a', audience: 'api', discovery: 'yes' })
+})
+
 test('route config accepts permissions and public, and rejects wrong shapes', () => {
   expect(app.get).type.toBeCallableWith('/a', { config: { permissions: 'leagues:read' } }, async () => 'ok')
   expect(app.get).type.toBeCallableWith('/a', { config: { permissions: ['leagues:read', 'leagues:write'] } }, async () => 'ok')

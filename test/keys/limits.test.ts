@@ -51,7 +51,8 @@ t.test('failed fetches: 503 for a key not known yet, then recovery', async (t) =
       t.ok(retryAfterOf(res) >= 1, `Retry-After: ${String(res.headers['retry-after'])}`)
       t.notOk(res.body.includes(upstreamMarker) || res.body.includes('502 Bad Gateway'), 'no upstream content in the answer')
       t.ok(Date.now() - started < 1300, `within jwksTimeout plus a little (${Date.now() - started} ms)`)
-      t.ok(idp.hits() >= 1 && idp.hits() <= 2, 'one fetch (two requests when redirected)')
+      // (none when the machine is so loaded that the deadline passed before the request was even written)
+      t.ok(idp.hits() <= 2, `one fetch at most, not retried (two requests when redirected): ${idp.requests.join(' ')}`)
 
       const alerts = log.alerts()
       t.equal(alerts.length, 1, 'one alert')
@@ -86,13 +87,13 @@ t.test('an empty key set is a successful fetch: its tokens get UNKNOWN_KEY, the 
   t.equal(codeOf(res), 'GRIDDY_AUTH_UNKNOWN_KEY', 'not 503: the provider is healthy')
   res = await call(app, issuer.sign({ sub: 'u' }, { kid: randomUUID() }))
   t.equal(codeOf(res), 'GRIDDY_AUTH_UNKNOWN_KEY')
-  t.equal(idp.hits(), 2, 'the lazy fetch, then one refetch for the unknown kid; then the cooldown')
+  t.equal(idp.hits(), 1, 'the first fetch missed its kid: the cooldown holds every unknown kid after it')
   t.same(log.alerts(), [])
 
   idp.set('ok') // the provider publishes its key
   await sleep(160)
   t.equal((await call(app, issuer.sign({ sub: 'u' }))).statusCode, 200, 'found after the cooldown')
-  t.equal(idp.hits(), 3)
+  t.equal(idp.hits(), 2)
 })
 
 t.test('a refetch that brings an empty set drops the known keys: a successful fetch, not an outage', async (t) => {
@@ -103,7 +104,9 @@ t.test('a refetch that brings an empty set drops the known keys: a successful fe
   t.equal((await call(app, issuer.sign({ sub: 'u' }))).statusCode, 200, 'stale key while the refetch runs')
   t.ok(await eventually(async () => codeOf(await call(app, issuer.sign({ sub: 'u' }))) === 'GRIDDY_AUTH_UNKNOWN_KEY'),
     'once the refetch is in, the key the provider no longer publishes is gone')
-  t.equal(idp.hits(), 3, 'the background refetch, then one miss refetch for the vanished kid')
+  t.ok(idp.hits() <= 3, 'the background refetch (and, once the removed kid is forgotten after jwksCacheTtl, one miss for it)')
   t.equal(codeOf(await call(app, issuer.sign({ sub: 'u' }, { kid: randomUUID() }))), 'GRIDDY_AUTH_UNKNOWN_KEY', 'not 503: healthy')
-  t.equal(idp.hits(), 3, 'then the cooldown')
+  t.equal(idp.hits(), 3, 'one miss in all...')
+  t.equal(codeOf(await call(app, issuer.sign({ sub: 'u' }, { kid: randomUUID() }))), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(idp.hits(), 3, '...then the cooldown')
 })

@@ -252,21 +252,14 @@ t.test('with Fastify\'s default error handler, a 503 adds no per-request error l
   t.equal(log.severe().length, 1, `warn/error lines: ${log.severe().length}`)
 })
 
-t.test('an unexpected error inside a fetch is a failed fetch too, never a crash', async (t) => {
-  const { RemoteKeySet } = t.mockRequire<typeof import('../../lib/key-set')>('../../lib/key-set', {
-    '../../lib/jwks-fetch': {
-      JwksFetchError: class JwksFetchError extends Error {},
-      fetchJson: async () => { throw new RangeError('boom') }
-    }
-  })
-  const log = captureLog()
-  const logger = {
-    error: (obj: object, msg: string) => log.stream.write(JSON.stringify({ level: 50, msg, ...obj })),
-    warn: (obj: object, msg: string) => log.stream.write(JSON.stringify({ level: 40, msg, ...obj }))
-  }
-  const set = new RemoteKeySet('http://127.0.0.1:9/jwks', { ttl: 1000, cooldown: 1000, timeout: 100 }, logger as never)
-  t.match(await set.lookup('kid'), { code: 'GRIDDY_AUTH_UNAVAILABLE', retryAfter: Number })
-  t.ok(set.failing)
-  t.match(log.lines, [{ level: 50, reason: 'unexpected error' }])
-  t.notOk(log.raw.join('').includes('boom'))
+t.test('closing the app ends the fetches in flight: a provider that never answers holds neither close() nor its request', async (t) => {
+  const { issuer, idp, app } = await setupRemote(t, { jwksTimeout: 0 }) // no deadline: only close() can end it
+  idp.set('hang')
+  const pending = call(app, issuer.sign({ sub: 'u' }))
+  await idp.waitForHits(1)
+  const started = Date.now()
+  await app.close()
+  const res = await pending
+  t.equal(res.statusCode, 503, 'the waiting request gets its 503')
+  t.ok(Date.now() - started < 1000, `at once (${Date.now() - started} ms)`)
 })

@@ -1,8 +1,9 @@
 /**
- * SPEC §9, rotation: an unknown kid refetches at most once per jwksCooldown
- * (the lazy first fetch does not count), a flood of random kids costs the
- * provider at most one request per cooldown and is answered at once, and a
- * key dropped by a refetch takes its tokens with it, cached or not.
+ * SPEC §9, rotation: a new kid costs one fetch of its own (get-jwks fetches
+ * per key) and only a miss starts the cooldown; a flood of random kids
+ * costs the provider at most one request per cooldown and is answered at
+ * once; a key dropped, seen by its refetch after the ttl, takes its tokens
+ * with it, cached or not.
  */
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
@@ -15,25 +16,37 @@ const randomKidTokens = async (count: number): Promise<string[]> => {
   return Array.from({ length: count }, () => issuer.sign({ sub: 'flood' }, { kid: randomUUID() }))
 }
 
-t.test('rotation: a new key is accepted after one refetch; the lazy first fetch does not start the cooldown', async (t) => {
-  const { issuer, idp, app } = await setupRemote(t, { jwksCooldown: 60_000 })
+t.test('rotation: each new key is accepted the first time it is seen; only a miss starts the cooldown, and keys already known never wait for it', async (t) => {
+  const cooldown = 400
+  const { issuer, idp, app } = await setupRemote(t, { jwksCooldown: cooldown })
   t.equal((await call(app, issuer.sign({ sub: 'old' }))).statusCode, 200)
-  t.equal(idp.hits(), 1, 'the lazy fetch')
+  t.equal(idp.hits(), 1, 'the first fetch')
 
-  const next = await poolKey(0)
-  idp.jwks.keys.push(next.jwk) // the provider rotates
-  const res = await call(app, issuer.sign({ sub: 'new' }, { key: next }))
-  t.equal(res.statusCode, 200, 'the new kid is accepted right away, although the lazy fetch was just now')
+  const [b, c, d] = await Promise.all([poolKey(0), poolKey(1), poolKey(2)])
+  idp.jwks.keys.push(b.jwk) // the provider rotates
+  const res = await call(app, issuer.sign({ sub: 'new' }, { key: b }))
+  t.equal(res.statusCode, 200, 'the new kid is accepted right away')
   t.equal(res.json().userId, 'new')
-  t.equal(idp.hits(), 2, 'after exactly one refetch')
+  t.equal(idp.hits(), 2, 'after exactly one fetch of its own')
 
-  const later = await poolKey(1)
-  idp.jwks.keys.push(later.jwk)
-  const refused = await call(app, issuer.sign({ sub: 'later' }, { key: later }))
+  idp.jwks.keys.push(c.jwk)
+  t.equal((await call(app, issuer.sign({ sub: 'c' }, { key: c }))).statusCode, 200, 'a second rotation right after: accepted too (nothing was missed)')
+  t.equal(idp.hits(), 3)
+
+  t.equal(codeOf(await call(app, issuer.sign({ sub: 'x' }, { kid: randomUUID() }))), 'GRIDDY_AUTH_UNKNOWN_KEY', 'a kid the provider does not have: a miss')
+  const started = Date.now() // the cooldown began just before
+  t.equal(idp.hits(), 4)
+  idp.jwks.keys.push(d.jwk)
+  const refused = await call(app, issuer.sign({ sub: 'd' }, { key: d }))
   t.equal(refused.statusCode, 401)
-  t.equal(codeOf(refused), 'GRIDDY_AUTH_UNKNOWN_KEY', 'a second rotation inside the cooldown waits for it')
-  t.equal(idp.hits(), 2)
-  t.equal((await call(app, issuer.sign({ sub: 'old' }))).statusCode, 200, 'keys already known keep working')
+  t.equal(codeOf(refused), 'GRIDDY_AUTH_UNKNOWN_KEY', 'a real key first seen inside the cooldown waits for it')
+  t.equal(idp.hits(), 4, 'without a fetch')
+  for (const key of [issuer.key, b, c]) t.equal((await call(app, issuer.sign({ sub: 'k' }, { key }))).statusCode, 200, `${key.kid}, already known, never waits`)
+  t.ok(Date.now() - started < cooldown, 'all inside the cooldown')
+
+  await sleep(cooldown - (Date.now() - started) + 30)
+  t.equal((await call(app, issuer.sign({ sub: 'd' }, { key: d }))).statusCode, 200, 'accepted once the cooldown has passed')
+  t.equal(idp.hits(), 5)
 })
 
 t.test('unknown-kid flood: at most one refetch per cooldown, answered with UNKNOWN_KEY without waiting', async (t) => {
@@ -63,7 +76,7 @@ t.test('unknown-kid flood: at most one refetch per cooldown, answered with UNKNO
   t.ok(Date.now() - started < cooldown, 'still inside the cooldown')
 
   idp.set('ok')
-  await sleep(cooldown - (Date.now() - started) + 50)
+  await sleep(cooldown + 50) // the cooldown began when the first miss was known, a little after `started`
   const next = await Promise.all(after.map((token) => call(app, token)))
   t.same(new Set(next.map(codeOf)), new Set(['GRIDDY_AUTH_UNKNOWN_KEY']))
   t.equal(idp.hits(), 3, 'after the cooldown, one more refetch')
@@ -83,7 +96,7 @@ t.test('the cooldown holds even when jwksCacheTtl is shorter (and 0)', async (t)
   }
 })
 
-t.test('an unknown kid that comes during a fetch waits for that fetch', async (t) => {
+t.test('requests that come during a fetch wait for it, then fetch their own kid one at a time', async (t) => {
   const { issuer, idp, app } = await setupRemote(t, { jwksCooldown: 60_000 })
   const next = await poolKey(0)
   idp.jwks.keys.push(next.jwk)
@@ -94,9 +107,13 @@ t.test('an unknown kid that comes during a fetch waits for that fetch', async (t
     call(app, issuer.sign({ sub: 'c' }, { kid: randomUUID() }))
   ])
   t.equal(a?.statusCode, 200)
-  t.equal(b?.statusCode, 200)
+  t.equal(b?.statusCode, 200, 'a real key that waited behind another fetch is still accepted')
   t.equal(codeOf(c!), 'GRIDDY_AUTH_UNKNOWN_KEY')
-  t.equal(idp.hits(), 1)
+  t.equal(idp.hits(), 3, 'one fetch per kid')
+  const gaps = idp.arrivals.slice(1).map((at, i) => at - (idp.arrivals[i] as number))
+  t.ok(gaps.every((gap) => gap >= 90), `one fetch at a time per key set (gaps ${gaps.join(', ')} ms)`)
+  t.equal(codeOf(await call(app, issuer.sign({ sub: 'd' }, { kid: randomUUID() }))), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(idp.hits(), 3, 'the miss started the cooldown')
 })
 
 t.test('revocation: a key dropped by a refetch takes its tokens with it, even cached ones', async (t) => {
@@ -104,7 +121,7 @@ t.test('revocation: a key dropped by a refetch takes its tokens with it, even ca
   const issuer = await createTestIssuer({ issuer: 'https://rotating.test', audience: 'api' })
   const idp = await createFakeIdp({ jwks: issuer.jwks })
   t.teardown(() => idp.close())
-  const ttl = 150
+  const ttl = 400 // long enough for the removed kids to be remembered through the steps below
   const app = await buildApp(t, { issuer: issuer.issuer, audience: 'api', jwksUrl: idp.jwksUrl, jwksCacheTtl: ttl, jwksCooldown: 60_000 })
 
   const a = issuer.key
@@ -124,18 +141,25 @@ t.test('revocation: a key dropped by a refetch takes its tokens with it, even ca
   const c = await issuer.rotate({ retire: true })
   t.equal((await call(app, old)).statusCode, 200, 'keys still fresh: the cached token stands')
   await sleep(ttl + 20)
-  // ...which a request under a known key starts once the ttl has passed (the stale key answers meanwhile)
+  // ...which a request under a known key starts once its ttl has passed (the stale key answers meanwhile):
+  // get-jwks fetches per key, so each key is refetched on its own
   t.equal((await call(app, issuer.sign({ sub: 'a2' }, { key: a }))).statusCode, 200)
-  t.ok(await eventually(async () => codeOf(await call(app, old)) === 'GRIDDY_AUTH_UNKNOWN_KEY'), 'once the refetch is in')
+  t.ok(await eventually(async () => codeOf(await call(app, old)) === 'GRIDDY_AUTH_UNKNOWN_KEY'), 'once the refetch of a is in, its cached token is gone')
   t.equal(idp.hits(), 3)
-  for (const [name, token] of [['cached old', old], ['cached under b', underB], ['new under a', issuer.sign({ sub: 'a3' }, { key: a })], ['new under b', issuer.sign({ sub: 'b2' }, { key: b })]] as const) {
+  t.equal((await call(app, underB)).statusCode, 200, 'b, not looked up since its ttl passed, is not refetched yet: its cached token stands')
+  t.equal((await call(app, issuer.sign({ sub: 'b2' }, { key: b }))).statusCode, 200, 'a lookup of b: the stale key answers, its refetch starts')
+  t.ok(await eventually(async () => codeOf(await call(app, underB)) === 'GRIDDY_AUTH_UNKNOWN_KEY'), 'once it is in, b\'s cached token is gone')
+  t.equal(idp.hits(), 4)
+  for (const [name, token] of [['cached old', old], ['cached under b', underB], ['new under a', issuer.sign({ sub: 'a3' }, { key: a })], ['new under b', issuer.sign({ sub: 'b3' }, { key: b })]] as const) {
     const res = await call(app, token)
     t.equal(res.statusCode, 401, name)
     t.equal(codeOf(res), 'GRIDDY_AUTH_UNKNOWN_KEY', `${name}: the dropped key is gone`)
   }
+  t.equal(idp.hits(), 4, 'a removed kid is remembered as such: its tokens cost no fetch and are no miss...')
   const underC = issuer.sign({ sub: 'c' })
-  t.equal((await call(app, underC)).statusCode, 200, 'the new key works')
+  t.equal((await call(app, underC)).statusCode, 200, '...so the new key is accepted at once, no cooldown')
   t.equal((await call(app, underC)).statusCode, 200)
+  t.equal(idp.hits(), 5)
 
   // 3. same kid, new key material: tokens of the old material fail their signature, cached or not
   const c2 = await issuer.rotate({ retire: true, kid: c.kid })
@@ -147,4 +171,25 @@ t.test('revocation: a key dropped by a refetch takes its tokens with it, even ca
     'the cached token of the replaced material is re-verified and fails')
   t.equal(idp.hits(), hits + 1)
   t.equal((await call(app, issuer.sign({ sub: 'c2' }))).statusCode, 200, 'the new material verifies')
+})
+
+t.test('a kid remembered as unusable (published, refused by the checks) costs no fetch until jwksCacheTtl has passed, then one', async (t) => {
+  const ttl = 300
+  const { issuer, idp, app } = await setupRemote(t, { jwksCacheTtl: ttl, jwksCooldown: 60_000 })
+  const enc = await poolKey(3)
+  idp.jwks.keys.push({ ...enc.jwk, use: 'enc' })
+  const token = issuer.sign({ sub: 'u' }, { key: enc })
+  t.equal(codeOf(await call(app, token)), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(codeOf(await call(app, token)), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(idp.hits(), 1, 'fetched once, then remembered')
+  t.equal((await call(app, issuer.sign({ sub: 'u' }))).statusCode, 200, 'no miss: a real key is still fetched at once')
+  t.equal(idp.hits(), 2)
+  await sleep(ttl + 20)
+  t.equal(codeOf(await call(app, token)), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(idp.hits(), 3, 'past the ttl it is asked for again (still no miss: the provider has it)')
+  idp.jwks.keys = idp.jwks.keys.filter((jwk) => jwk.kid !== enc.kid)
+  await sleep(ttl + 20)
+  t.equal(codeOf(await call(app, token)), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(codeOf(await call(app, issuer.sign({ sub: 'u' }, { kid: randomUUID() }))), 'GRIDDY_AUTH_UNKNOWN_KEY')
+  t.equal(idp.hits(), 4, 'gone from the set: that fetch was a miss, and the cooldown holds the random kid after it')
 })

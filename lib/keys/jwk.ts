@@ -13,7 +13,7 @@ export interface SigningKey {
   readonly kid: string
   /** SPKI PEM: the string form lets @fastify/jwt reuse one verifier per key. */
   readonly pem: string
-  /** Set when a later fetch of the key set no longer carries this key. */
+  /** Set when a later fetch no longer finds this key (or finds other material under its kid). */
   revoked: boolean
 }
 
@@ -48,24 +48,15 @@ export function toSigningKey (jwk: unknown): SigningKey | undefined {
 }
 
 /**
- * The usable keys of a JSON key set by `kid` (the first of duplicates wins),
- * or undefined when `value` is not a key set at all. `previous` keys whose
- * material is unchanged are kept as they are, so the tokens they verified
- * stay cached; the others are marked revoked.
+ * The usable keys of a JSON key set by `kid` (the first usable key of a
+ * duplicated `kid` wins), or undefined when `value` is not a key set at all.
  */
-export function toKeyMap (value: unknown, previous?: ReadonlyMap<string, SigningKey>): Map<string, SigningKey> | undefined {
+export function toKeyMap (value: unknown): Map<string, SigningKey> | undefined {
   if (value === null || typeof value !== 'object' || !Array.isArray((value as { keys?: unknown }).keys)) return undefined
   const keys = new Map<string, SigningKey>()
   for (const jwk of (value as { keys: unknown[] }).keys) {
     const key = toSigningKey(jwk)
-    if (key === undefined || keys.has(key.kid)) continue
-    const known = previous?.get(key.kid)
-    keys.set(key.kid, known !== undefined && known.pem === key.pem ? known : key)
-  }
-  if (previous !== undefined) {
-    for (const [kid, old] of previous) {
-      if (keys.get(kid) !== old) old.revoked = true
-    }
+    if (key !== undefined && !keys.has(key.kid)) keys.set(key.kid, key)
   }
   return keys
 }
