@@ -101,6 +101,17 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
     done(null, found.pem)
   }
 
+  /** `answer` after an asynchronous key lookup: @fastify/jwt resumes in it, so the stacks are skipped here too. */
+  function answerLater (call: VerifyCall, found: SigningKey | Rejection, done: SecretDone): void {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      answer(call, found, done)
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+  }
+
   // Called by @fastify/jwt with the decoded token: the shape is good.
   function secret (call: VerifyCall, decoded: UnverifiedToken, done: SecretDone): void {
     call.key = null
@@ -108,7 +119,7 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
     if (alg !== 'RS256') return answer(call, algorithm, done)
     if (typeof kid !== 'string' || kid.length === 0) return answer(call, unknownKey, done)
     const found = chooseKey(decoded)
-    if (found instanceof Promise) found.then((key) => answer(call, key, done), done)
+    if (found instanceof Promise) found.then((key) => answerLater(call, key, done), done)
     else answer(call, found, done)
   }
 
@@ -146,11 +157,23 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
   const verify = requestVerify
   return (token) => new Promise((resolve) => {
     const call: VerifyCall = { [kToken]: token }
-    verify.call(call, undefined, (err, claims) => {
-      if (err === null) resolve({ claims: claims as Record<string, unknown>, key: call.key as SigningKey })
-      else if (call.rejection !== undefined) resolve(call.rejection)
-      else if (call.key === undefined) resolve(malformed) // failed in decoding, before any key was asked for
-      else resolve({ code: codeOfJwtError(err as { code?: unknown }) })
-    })
+    // Every refusal makes fast-jwt build a TokenError and @fastify/jwt wrap it
+    // in a FastifyError: two stack traces that nobody reads (neither error
+    // leaves this module, only its code does), and capturing them made a
+    // forged token dearer to refuse than a valid one to accept. Only the
+    // synchronous work inside @fastify/jwt runs with the limit at 0; it is
+    // restored before anything else runs.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
+    try {
+      verify.call(call, undefined, (err, claims) => {
+        if (err === null) resolve({ claims: claims as Record<string, unknown>, key: call.key as SigningKey })
+        else if (call.rejection !== undefined) resolve(call.rejection)
+        else if (call.key === undefined) resolve(malformed) // failed in decoding, before any key was asked for
+        else resolve({ code: codeOfJwtError(err as { code?: unknown }) })
+      })
+    } finally {
+      Error.stackTraceLimit = limit
+    }
   })
 }
