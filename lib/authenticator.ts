@@ -9,7 +9,7 @@
  * from the payload is judged before the signature is proven, except the
  * unverified `iss` choosing a configured issuer's key set (keys.ts).
  */
-import { authError, type GriddyAuthError, type GriddyAuthErrorCode, type Rejection } from './errors'
+import { authErrors, type GriddyAuthError, type GriddyAuthErrorCode, type Rejection } from './errors'
 import type { ResolvedOptions } from './options'
 import { isRejection, type SignatureVerifier } from './signature'
 import { checkClaims } from './claims'
@@ -26,21 +26,24 @@ export interface Authenticator {
   authenticate (token: string): AuthContext | Promise<AuthContext>
   /** The context of a token verified before and still alive, if `candidate` is exactly such a token. Throws if its session was ended. */
   cached (candidate: string): AuthContext | undefined
+  /** `authenticate` for a token `cached` has just missed: the cache is not asked twice. */
+  verifyUncached (token: string): Promise<AuthContext>
   /** The error for `code` with this deployment's realm. */
   error (code: GriddyAuthErrorCode | Rejection): GriddyAuthError
 }
 
 export function createAuthenticator (options: ResolvedOptions, verifySignature: SignatureVerifier, permissionsOf: PermissionsExtractor, sessions?: Sessions): Authenticator {
   const cache = new TokenCache<AuthContext>(options.cacheSize)
-  const { realm, clockToleranceMs } = options
+  const { clockToleranceMs } = options
+  const errorOf = authErrors(options.realm)
 
   function error (failure: GriddyAuthErrorCode | Rejection): GriddyAuthError {
-    return typeof failure === 'string' ? authError(failure, realm) : authError(failure.code, realm, failure)
+    return typeof failure === 'string' ? errorOf(failure) : errorOf(failure.code, failure)
   }
 
   /** The last step (SPEC §6, §11): a verified token whose session or user was ended is refused. */
   function judged (context: AuthContext, now: number): AuthContext {
-    if (sessions !== undefined && sessions.refuses(context, now)) throw error('GRIDDY_AUTH_SESSION_ENDED')
+    if (sessions !== undefined && sessions.refuses(context, now)) throw errorOf('GRIDDY_AUTH_SESSION_ENDED')
     return context
   }
 
@@ -48,11 +51,12 @@ export function createAuthenticator (options: ResolvedOptions, verifySignature: 
     const verified = await verifySignature(token)
     if (isRejection(verified)) throw error(verified)
     const { claims, key } = verified
-    const rejection = checkClaims(claims, options, Date.now())
+    const now = Date.now()
+    const rejection = checkClaims(claims, options, now)
     if (rejection !== undefined) throw error(rejection)
     const context = createAuthContext(claims, permissionsOf)
     cache.set(token, { value: context, expiresAt: (claims.exp as number) * 1000 + clockToleranceMs, key })
-    return judged(context, Date.now())
+    return judged(context, now)
   }
 
   function cached (candidate: string): AuthContext | undefined {
@@ -61,12 +65,17 @@ export function createAuthenticator (options: ResolvedOptions, verifySignature: 
     return context === undefined ? undefined : judged(context, now)
   }
 
-  function authenticate (token: string): AuthContext | Promise<AuthContext> {
-    const context = cached(token)
-    if (context !== undefined) return context
-    if (token.length > maxTokenLength) throw error('GRIDDY_AUTH_MALFORMED')
+  function verifyUncached (token: string): Promise<AuthContext> {
+    if (token.length > maxTokenLength) return Promise.reject(errorOf('GRIDDY_AUTH_MALFORMED'))
     return verify(token)
   }
 
-  return { authenticate, cached, error }
+  function authenticate (token: string): AuthContext | Promise<AuthContext> {
+    const context = cached(token)
+    if (context !== undefined) return context
+    if (token.length > maxTokenLength) throw errorOf('GRIDDY_AUTH_MALFORMED')
+    return verify(token)
+  }
+
+  return { authenticate, cached, verifyUncached, error }
 }

@@ -66,7 +66,7 @@ export class GriddyAuthError extends Error {
   readonly statusCode: number
   readonly headers: Readonly<Record<string, string>>
 
-  constructor (code: GriddyAuthErrorCode, message: string, headers: Record<string, string>) {
+  constructor (code: GriddyAuthErrorCode, message: string, headers: Readonly<Record<string, string>>) {
     // No stack: it would only describe the plugin's internals, must never reach a
     // client anyway, and capturing it made an invalid token dearer than a valid one.
     const stackTraceLimit = Error.stackTraceLimit
@@ -93,16 +93,12 @@ export interface Rejection extends ErrorDetails {
   code: GriddyAuthErrorCode
 }
 
-/**
- * Builds the error for `code`. `realm` is the configured realm (already
- * validated at start-up), included in every challenge.
- */
-export function authError (code: GriddyAuthErrorCode, realm: string | undefined, details: ErrorDetails = {}): GriddyAuthError {
-  const spec: ErrorSpec = table[code]
-  const message = details.claim === undefined ? spec.message : spec.message.replace('%s', details.claim)
-  const params: string[] = realm === undefined ? [] : [`realm=${quote(realm)}`]
-  const headers: Record<string, string> = {}
+/** The headers of one answer, shared by every error that says the same thing: never written to. */
+type Headers = Readonly<Record<string, string>>
 
+/** The challenge for `code` with `details`, built from scratch. */
+function buildHeaders (spec: ErrorSpec, message: string, realm: string | undefined, details: ErrorDetails): Headers {
+  const params: string[] = realm === undefined ? [] : [`realm=${quote(realm)}`]
   switch (spec.challenge) {
     case 'none':
       break
@@ -114,9 +110,58 @@ export function authError (code: GriddyAuthErrorCode, realm: string | undefined,
       params.push('error="insufficient_scope"', `scope=${quote((details.required ?? []).join(' '))}`)
       break
     case 'unavailable':
-      headers['retry-after'] = String(Math.max(1, Math.ceil(details.retryAfter ?? 1)))
-      return new GriddyAuthError(code, message, headers)
+      return Object.freeze({ 'retry-after': String(Math.max(1, Math.ceil(details.retryAfter ?? 1))) })
   }
-  headers['www-authenticate'] = params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}`
-  return new GriddyAuthError(code, message, headers)
+  return Object.freeze({ 'www-authenticate': params.length === 0 ? 'Bearer' : `Bearer ${params.join(', ')}` })
+}
+
+/**
+ * Builds the error for `code`. `realm` is the configured realm (already
+ * validated at start-up), included in every challenge.
+ */
+export function authError (code: GriddyAuthErrorCode, realm: string | undefined, details: ErrorDetails = {}): GriddyAuthError {
+  const spec: ErrorSpec = table[code]
+  const message = details.claim === undefined ? spec.message : spec.message.replace('%s', details.claim)
+  return new GriddyAuthError(code, message, buildHeaders(spec, message, realm, details))
+}
+
+/**
+ * The errors of one deployment (one realm), for the request path: what an
+ * answer says depends only on its code, the missing claim or the required
+ * permissions, so each message and challenge is built once and reused. A
+ * refusal then costs one small object (no stack, no string building), and
+ * an attacker's flood of bad tokens nothing more. Only `retryAfter` changes
+ * from one answer to the next; those are built each time.
+ */
+export function authErrors (realm: string | undefined): (code: GriddyAuthErrorCode, details?: ErrorDetails) => GriddyAuthError {
+  const byKey = new Map<string, { message: string, headers: Headers }>()
+  // A route's required permissions are one frozen array: its 403 is keyed by that array.
+  const byRequired = new WeakMap<readonly string[], Headers>()
+  const forbidden = table.GRIDDY_AUTH_FORBIDDEN
+
+  return function error (code, details) {
+    if (details !== undefined) {
+      if (details.retryAfter !== undefined) return authError(code, realm, details)
+      const required = details.required
+      if (required !== undefined && code === 'GRIDDY_AUTH_FORBIDDEN') {
+        let headers = byRequired.get(required)
+        if (headers === undefined) {
+          headers = buildHeaders(forbidden, forbidden.message, realm, details)
+          if (Object.isFrozen(required)) byRequired.set(required, headers)
+        }
+        return new GriddyAuthError(code, forbidden.message, headers)
+      }
+    }
+    const claim = details?.claim
+    const key = claim === undefined ? code : `${code} ${claim}`
+    let built = byKey.get(key)
+    if (built === undefined) {
+      const spec: ErrorSpec = table[code]
+      const message = claim === undefined ? spec.message : spec.message.replace('%s', claim)
+      built = { message, headers: buildHeaders(spec, message, realm, claim === undefined ? {} : { claim }) }
+      // Claims are the plugin's own names (exp, sub): the map stays a few entries long.
+      byKey.set(key, built)
+    }
+    return new GriddyAuthError(code, built.message, built.headers)
+  }
 }

@@ -14,7 +14,7 @@
 import t from 'tap'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { GriddyAuthError, errorCodes, type GriddyAuthOptions } from '../lib/index'
-import { authError } from '../lib/errors'
+import { authError, authErrors, type ErrorDetails, type GriddyAuthErrorCode } from '../lib/errors'
 import { codeOfJwtError } from '../lib/signature'
 import { readBearer } from '../lib/bearer'
 import { createTestIssuer, createTestKey, type TestIssuer, type TestKey } from '../lib/testing/index'
@@ -397,6 +397,40 @@ t.test('error table and verification order (SPEC §6, §7)', async (t) => {
     t.equal(missing.message, 'Token is missing required claim: sub.')
     t.equal(missing.statusCode, 401)
     t.equal(missing.code, 'GRIDDY_AUTH_MISSING_CLAIM')
+  })
+
+  t.test('errors built once per deployment say exactly what errors built from scratch say', async (t) => {
+    // authErrors(realm) is the request path's factory: it reuses messages and challenges.
+    const required = Object.freeze(['leagues:read', 'leagues:write'])
+    const detailsOf = (code: GriddyAuthErrorCode): Array<ErrorDetails | undefined> => {
+      switch (code) {
+        case 'GRIDDY_AUTH_MISSING_CLAIM': return [{ claim: 'exp' }, { claim: 'sub' }]
+        case 'GRIDDY_AUTH_FORBIDDEN': return [{ required }, { required: ['a b', 'c"d'] }, undefined]
+        case 'GRIDDY_AUTH_UNAVAILABLE': return [{ retryAfter: 0 }, { retryAfter: 2.2 }, { retryAfter: 30 }, undefined]
+        default: return [undefined]
+      }
+    }
+    for (const realm of [undefined, 'api', 'quo"te\\d']) {
+      const errorOf = authErrors(realm)
+      for (const code of errorCodes) {
+        for (const details of detailsOf(code)) {
+          const label = `${code} ${JSON.stringify(details)} realm=${String(realm)}`
+          for (const round of ['first', 'again']) {
+            const reused = errorOf(code, details)
+            const fresh = authError(code, realm, details)
+            t.same(
+              { name: reused.name, code: reused.code, statusCode: reused.statusCode, message: reused.message, headers: { ...reused.headers } },
+              { name: fresh.name, code: fresh.code, statusCode: fresh.statusCode, message: fresh.message, headers: { ...fresh.headers } },
+              `${label} (${round})`)
+            t.ok(reused instanceof GriddyAuthError && reused.stack === `GriddyAuthError: ${reused.message}`, `${label}: a GriddyAuthError, no stack frames`)
+            t.ok(Object.isFrozen(reused.headers), `${label}: its headers cannot be changed by one answer for the next`)
+          }
+        }
+      }
+      t.not(errorOf('GRIDDY_AUTH_SIGNATURE'), errorOf('GRIDDY_AUTH_SIGNATURE'), 'a new error object each time')
+      t.equal(errorOf('GRIDDY_AUTH_SIGNATURE').headers, errorOf('GRIDDY_AUTH_SIGNATURE').headers, 'sharing one challenge')
+      t.equal(errorOf('GRIDDY_AUTH_FORBIDDEN', { required }).headers, errorOf('GRIDDY_AUTH_FORBIDDEN', { required }).headers, 'a route\'s 403 challenge is built once')
+    }
   })
 
   t.test('every error of the verifier maps to a 401 code, never a 500', async (t) => {
