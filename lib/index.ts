@@ -19,6 +19,7 @@ import { createPluginLog } from './plugin-log'
 import { documentRoute } from './openapi'
 import { isCorsPreflight } from './preflight'
 import { checkCorsPlacement } from './cors-placement'
+import { configOf, dropHook } from './route-context'
 import { sessionsNotConfigured, setUpSessions } from './sessions'
 import type { AuthContext } from './auth-context'
 import type { GriddyAuthDecorator, PermissionRequirement } from './types'
@@ -45,8 +46,13 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     // the cache holds only exact tokens that passed every check, so a hit on
     // what follows "Bearer " is exactly what readBearer would have returned.
     if (typeof header === 'string' && header.startsWith('Bearer ')) {
-      const context = authenticator.cached(header.slice(7))
+      const candidate = header.slice(7)
+      const context = authenticator.cached(candidate)
       if (context !== undefined) return context
+      const token = readBearer(header)
+      if (typeof token !== 'string') throw authenticator.error(token.code)
+      // The same string the cache just missed: it is not asked twice.
+      return token.length === candidate.length ? authenticator.verifyUncached(token) : authenticator.authenticate(token)
     }
     const token = readBearer(header)
     if (typeof token !== 'string') throw authenticator.error(token.code)
@@ -56,7 +62,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   /** One info line per failure: its code and the route pattern, never the token. */
   function logFailure (request: FastifyRequest, err: unknown): void {
     if (err instanceof GriddyAuthError) {
-      refusals(request)?.info({ code: err.code, route: request.routeOptions.url }, `griddy-auth: ${err.message}`)
+      refusals(request)?.info({ code: err.code, route: configOf(request).url }, `griddy-auth: ${err.message}`)
     }
   }
 
@@ -77,11 +83,16 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
 
   // preParsing, not onRequest: every onRequest hook (@fastify/cors's, registered
   // before or after the plugin) has run, and the body is still unparsed.
-  const authenticationHook: preParsingHookHandler = function (request, _reply, _payload, done) {
-    const config = request.routeOptions.config as unknown as Record<PropertyKey, unknown>
+  const authenticationHook: preParsingHookHandler = function griddyAuthAuthenticate (request, _reply, _payload, done) {
+    const config = configOf(request)
     if (config.url === undefined) return done() // no route matched: the 404 stays a 404
     const policy = policyOf(config)
-    if (policy.public || isCorsPreflight(request)) return done()
+    if (policy.public) {
+      // Nothing to do on this route, ever: later requests skip the hook altogether.
+      dropHook(request, 'griddyAuthAuthenticate')
+      return done()
+    }
+    if (isCorsPreflight(request)) return done()
 
     let result: AuthContext | Promise<AuthContext>
     try {

@@ -487,4 +487,29 @@ t.test('verified-token cache (SPEC §8)', async (t) => {
     t.equal(off.size, 0, 'max 0 stores nothing')
     t.equal(off.get('a', 0), undefined)
   })
+
+  t.test('TokenCache: tokens that end alike are never confused', async (t) => {
+    // The map is keyed by a token's last 32 characters; a hit is confirmed on the whole token.
+    const live = { revoked: false }
+    const end = 'S'.repeat(32)
+    const cases: Array<[string, string, string]> = [
+      ['same end, different start', `aaa.bbb.${end}`, `aaa.bbc.${end}`],
+      ['one a prefix-extension of the other', `x.y.${end}`, `xx.y.${end}`],
+      ['same length, one character apart at the front', `A${'.'.repeat(40)}${end}`, `B${'.'.repeat(40)}${end}`]
+    ]
+    for (const [name, first, second] of cases) {
+      const cache = new TokenCache<string>(10)
+      cache.set(first, { value: 'first', expiresAt: 1000, key: live })
+      t.equal(cache.get(second, 0), undefined, `${name}: the other token is a miss`)
+      t.equal(cache.get(first, 0), 'first', `${name}: the stored one is a hit`)
+      cache.set(second, { value: 'second', expiresAt: 1000, key: live })
+      t.equal(cache.get(second, 0), 'second', `${name}: once stored, the second is a hit`)
+      t.equal(cache.get(first, 0), undefined, `${name}: and has taken the first one's place (a miss, never the other's value)`)
+      t.equal(cache.size, 1, `${name}: one slot`)
+    }
+    const cache = new TokenCache<string>(10)
+    cache.set('short.a', { value: 'a', expiresAt: 1000, key: live })
+    cache.set('short.b', { value: 'b', expiresAt: 1000, key: live })
+    t.same([cache.get('short.a', 0), cache.get('short.b', 0), cache.get('short', 0)], ['a', 'b', undefined], 'tokens shorter than the key length are keyed whole')
+  })
 })
