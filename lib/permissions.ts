@@ -12,11 +12,18 @@ const frozenEmpty: readonly string[] = Object.freeze([])
  * one whitespace-delimited string. Any other shape grants nothing.
  */
 export function grantedPermissions (claim: unknown): readonly string[] {
-  let names: string[]
-  if (typeof claim === 'string') names = claim.split(whitespace)
-  else if (Array.isArray(claim)) names = claim.filter((item): item is string => typeof item === 'string')
-  else return frozenEmpty
-  return Object.freeze(names.filter((name) => name.length > 0))
+  if (Array.isArray(claim)) {
+    // The common shape, a frozen list of names (the verified payload is deep-frozen
+    // before this runs), is already what the context holds: no copy.
+    if (Object.isFrozen(claim) && claim.every(isName)) return claim as readonly string[]
+    return Object.freeze(claim.filter(isName))
+  }
+  if (typeof claim === 'string') return Object.freeze(claim.split(whitespace).filter(isName))
+  return frozenEmpty
+}
+
+function isName (item: unknown): item is string {
+  return typeof item === 'string' && item.length > 0
 }
 
 /**
