@@ -684,11 +684,19 @@ t.test('permissions, unit level (SPEC §4)', async (t) => {
       ['a nested list', [['a']], []]
     ]
     for (const [name, claim, expected] of table) {
-      const granted = grantedPermissions(claim)
-      t.same(granted, expected, name)
-      t.ok(Object.isFrozen(granted), `${name}: frozen`)
-      t.ok(granted.every((item) => typeof item === 'string'), `${name}: strings only`)
+      for (const frozen of [false, true]) {
+        // A verified payload arrives deep-frozen; a permissionsClaim function's result may not be.
+        const input = frozen && Array.isArray(claim) ? Object.freeze([...claim]) : claim
+        const label = `${name}${frozen ? ' (frozen)' : ''}`
+        const granted = grantedPermissions(input)
+        t.same(granted, expected, label)
+        t.ok(Object.isFrozen(granted), `${label}: frozen`)
+        t.ok(granted.every((item) => typeof item === 'string' && item.length > 0), `${label}: non-empty strings only`)
+        if (Array.isArray(input) && !frozen) t.notOk(Object.isFrozen(input), `${label}: the caller's array is not frozen`)
+      }
     }
+    const names = Object.freeze(['a:read', 'a:write'])
+    t.equal(grantedPermissions(names), names, 'a frozen list of names is used as it is, not copied')
   })
 
   t.test('parseRequirement: route config (strict) and authorize() (lenient)', async (t) => {
