@@ -13,6 +13,10 @@
 //   --profile-duration S   seconds of load per profile (default 10)
 //   --ref REF         measure the plugin as built from commit REF (git archive; the working tree is untouched)
 //                     instead of the working tree's lib/ (built to dist/ when dist/ is missing or older)
+//   --baseline REF    also measure the plugin as built from commit REF, side by side in the same rounds
+//                     (before/after in one run); its memory test and in-process figures too
+//   --servers a,b     only these servers (bare is always measured: every ratio is to it)
+//   --scenarios a,b   only these scenarios
 import { execFileSync, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -21,7 +25,7 @@ import { join, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
   PUBLIC_ROUTE, ROUTE, benchDir, fmt, median, newestMtime, oldestMtime, pinSelf, pinned, planCpus,
-  resultsDir, rootDir, run, sleep, which
+  fixturesDir, resultsDir, rootDir, run, sleep, which
 } from './lib/common.mjs'
 import { ensureFixtures, fixtureFiles } from './lib/fixtures.mjs'
 import { startLoad } from './lib/load.mjs'
@@ -41,7 +45,10 @@ const { values: argv } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'profile-duration': { type: 'string', default: '10' },
-    ref: { type: 'string' }
+    ref: { type: 'string' },
+    baseline: { type: 'string' },
+    servers: { type: 'string' },
+    scenarios: { type: 'string' }
   }
 })
 const quick = argv.quick
@@ -63,13 +70,32 @@ cfg.duration = Math.max(1, Math.round(cfg.duration))
 cfg.warmup = Math.round(cfg.warmup)
 cfg.profileDuration = Math.max(1, Math.round(cfg.profileDuration))
 
-// 'sessions' is dropped (with a warning) when redis-server is not installed.
-const SERVERS = ['bare', 'plugin', 'jwks', 'sessions']
-const SERVER_LABEL = { bare: 'bare Fastify', plugin: 'fastify-griddy-auth', jwks: 'fastify-jwt-jwks', sessions: 'fastify-griddy-auth + sessions (Redis)' }
+// 'sessions' is dropped (with a warning) when redis-server is not installed; 'baseline' is there with --baseline only.
+const SERVERS = ['bare', 'plugin', 'jwks', 'sessions', 'ideal']
+if (argv.baseline !== undefined) SERVERS.splice(2, 0, 'baseline')
+const SERVER_LABEL = {
+  bare: 'bare Fastify',
+  plugin: 'fastify-griddy-auth',
+  baseline: `fastify-griddy-auth @ ${argv.baseline ?? ''} (baseline)`,
+  jwks: 'fastify-jwt-jwks',
+  sessions: 'fastify-griddy-auth + sessions (Redis)',
+  ideal: 'ideal floor (bare + one-shot crypto.verify)'
+}
 // The sessions server is measured where ended sessions could cost something: the request path, hot and cold.
-const SERVER_SCENARIOS = { sessions: ['hot', 'cold'] }
+// The ideal floor has no cache and no public-route work: it is the limit of a new token, valid or not.
+const SERVER_SCENARIOS = { sessions: ['hot', 'cold'], ideal: ['cold', 'invalid'] }
 const measured = (server, scenario) => SERVER_SCENARIOS[server]?.includes(scenario) ?? true
 const SCENARIOS = ['hot', 'cold', 'invalid', 'public']
+if (argv.servers !== undefined) {
+  const wanted = new Set(['bare', ...argv.servers.split(',')])
+  for (const name of wanted) if (!(name in SERVER_LABEL)) throw new Error(`bench: unknown server ${name} in --servers`)
+  for (const name of [...SERVERS]) if (!wanted.has(name)) SERVERS.splice(SERVERS.indexOf(name), 1)
+}
+if (argv.scenarios !== undefined) {
+  const wanted = new Set(argv.scenarios.split(','))
+  for (const name of wanted) if (!SCENARIOS.includes(name)) throw new Error(`bench: unknown scenario ${name} in --scenarios`)
+  for (const name of [...SCENARIOS]) if (!wanted.has(name)) SCENARIOS.splice(SCENARIOS.indexOf(name), 1)
+}
 const SCENARIO_LABEL = {
   hot: 'hot (one token reused)',
   cold: 'cold (every token new)',
@@ -78,6 +104,7 @@ const SCENARIO_LABEL = {
 }
 // expected status class per server x scenario: 'ok' (all 2xx) or 'error' (all 4xx)
 const expectErrors = (server, scenario) => scenario === 'invalid' && server !== 'bare'
+const isPlugin = (server) => server === 'plugin' || server === 'baseline'
 
 const warnings = []
 const log = (...args) => console.error(...args)
@@ -238,15 +265,27 @@ async function rsaBench (cpus, seconds) {
   return { rps: r.verifications / r.wallSec, cpuUsPerVerify: 1e6 * r.cpuSec / r.verifications, util: r.cpuSec / r.wallSec }
 }
 
-/** RSS of a fresh plugin server before and after `count` distinct valid tokens (default cache: 1000 entries). */
-async function memoryTest (common, load, count) {
-  const server = await startServer('plugin', { ...common, nodeArgs: ['--expose-gc'] })
+/** CPU per verification in one process (bench/in-process.mjs): a new valid token, a bad signature, the ideal floor. */
+async function inProcessBench (cpus, pluginPath, jwksUrl, seconds) {
+  const [cmd, args] = pinned(cpus, process.execPath, [join(benchDir, 'in-process.mjs'), pluginPath, fixturesDir, jwksUrl, String(seconds)])
+  const res = await run(cmd, args)
+  const line = res.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '))
+  if (line === undefined) throw new Error(`in-process bench failed: ${res.stderr}`)
+  return JSON.parse(line.slice('BENCH_JSON '.length))
+}
+
+/**
+ * RSS of a fresh plugin server (`kind`: plugin or baseline) before and after `count`
+ * distinct tokens, valid and invalid alternating (default cache: 1000 entries).
+ */
+async function memoryTest (kind, common, load, count) {
+  const server = await startServer(kind, { ...common, nodeArgs: ['--expose-gc'] })
   try {
     // warm up with the hot token, so the growth measured is the cold path's, not start-up's
     await startLoad(scenarioTarget('hot', server.port), { ...load, duration: 1 }).done
     const before = await server.gc()
     // + threads: wrk calls request() once on its first thread to check the script, and drops that request
-    const { child, done } = startLoad(scenarioTarget('cold', server.port, 0, count + load.threads), { ...load, duration: 600 })
+    const { child, done } = startLoad({ port: server.port, path: ROUTE, tokenFile: fixtureFiles.mixed, offset: 0, limit: count + load.threads }, { ...load, duration: 600 })
     // Past its share of tokens, wrk repeats its last one (a cache hit): done when the
     // server has verified them all, i.e. when verifications stop growing.
     const deadline = Date.now() + 300_000
@@ -274,6 +313,7 @@ async function memoryTest (common, load, count) {
     const afterRaw = await server.stats()
     const afterGc = await server.gc()
     return {
+      kind,
       tokens: afterRaw.verifications - before.verifications,
       requests: result.requests,
       non2xx: result.non2xx,
@@ -299,7 +339,7 @@ function range (values) {
 }
 
 function buildReport (ctx) {
-  const { samples, rsa, memory, env } = ctx
+  const { samples, rsa, inProcess, memory, env } = ctx
   const rounds = cfg.rounds
   const get = (server, scenario) => samples.filter((s) => s.server === server && s.scenario === scenario)
   const bareOf = (scenario, round) => samples.find((s) => s.server === 'bare' && s.scenario === scenario && s.round === round)
@@ -385,14 +425,67 @@ function buildReport (ctx) {
     out.push(`| ${SCENARIO_LABEL[r.scenario]} | ${SERVER_LABEL[r.server]} | ${fmt(r.rps)} | ${fmt(r.rpsRatio, 2)} | ${fmt(r.cpuUs, 1)} | ${fmt(r.cpuRatio, 2)}${r.cpuRatioRange} | ${fmt(r.p99, 2)} | ${fmt(r.p99Ratio, 2)} | ${fmt(100 * r.serverUtil)}% | ${fmt(100 * r.coreBusy)}% | ${fmt(100 * r.loadUtil)}% | ${fmt(r.verifPerReq, 2)} | ${r.check} |`)
   }
   out.push('')
-  out.push('Least-disturbed figures: contention from other processes only ever adds CPU per request (cache and TLB pollution, context switches), so the lowest CPU/req of each server × scenario over the rounds is the closest to its intrinsic cost.', '')
-  out.push('| scenario | bare µs/req | fastify-griddy-auth µs/req | vs bare | fastify-jwt-jwks µs/req | vs bare |', '|---|---:|---:|---:|---:|---:|')
+  const tableServers = SERVERS.filter((server) => server !== 'sessions')
+  out.push('Least-disturbed figures: contention from other processes only ever adds CPU per request (cache and TLB pollution, context switches), so the lowest CPU/req of each server × scenario over the rounds is the closest to its intrinsic cost. µs/req, with the ratio to bare in brackets.', '')
+  out.push(`| scenario | ${tableServers.map((server) => SERVER_LABEL[server]).join(' | ')} |`, `|---|${tableServers.map(() => '---:').join('|')}|`)
   for (const scenario of SCENARIOS) {
     const best = (server) => Math.min(...get(server, scenario).map((s) => s.cpuUsPerReq))
-    const [b, p, j] = SERVERS.map(best)
-    out.push(`| ${SCENARIO_LABEL[scenario]} | ${fmt(b, 1)} | ${fmt(p, 1)} | ${fmt(b / p, 2)} | ${fmt(j, 1)} | ${fmt(b / j, 2)} |`)
+    const bare = best('bare')
+    out.push(`| ${SCENARIO_LABEL[scenario]} | ${tableServers.map((server) => {
+      const v = best(server)
+      return Number.isFinite(v) ? `${fmt(v, 1)}${server === 'bare' ? '' : ` (${fmt(bare / v, 2)})`}` : '—'
+    }).join(' | ')} |`)
   }
   out.push('')
+
+  /** Per round: a's CPU/req ÷ b's (same round), then the median and range. */
+  function perRound (a, sa, b, sb) {
+    const ratios = get(a, sa).map((x) => {
+      const y = samples.find((s) => s.server === b && s.scenario === sb && s.round === x.round)
+      return y ? x.cpuUsPerReq / y.cpuUsPerReq : NaN
+    }).filter(Number.isFinite)
+    return ratios.length === 0 ? null : { value: median(ratios), range: range(ratios) }
+  }
+  const ratioText = (r) => r === null ? '—' : `${fmt(r.value, 2)}${r.range}`
+
+  if (SCENARIOS.includes('cold') && SCENARIOS.includes('invalid')) {
+    out.push('### A refused token against an accepted one', '')
+    out.push('Over HTTP: the invalid scenario\'s CPU/req ÷ the cold one\'s, same server, same round (≤ 1.00: refusing a forged token costs no more than accepting a new one). In process (`bench/in-process.mjs`, pinned to the server core, once per round): `griddyAuth.verify()` of a new valid token and of a bad-signature token, in alternating batches of 100 in one process, and the ideal floor (a hand-written one-shot `crypto.verify` of the same token); CPU per verification, medians over the batches, then over rounds.', '')
+    out.push('| server | HTTP invalid ÷ cold | in-process valid µs | in-process invalid µs | in-process invalid ÷ valid | ideal floor µs | valid ÷ ideal |', '|---|---:|---:|---:|---:|---:|---:|')
+    for (const server of SERVERS.filter((x) => x !== 'bare' && x !== 'sessions')) {
+      const http = perRound(server, 'invalid', server, 'cold')
+      const ip = inProcess.filter((r) => r.server === server)
+      const cell = (fn, digits) => ip.length === 0 ? '—' : fmt(median(ip.map(fn)), digits)
+      const ratios = ip.map((r) => r.ratio)
+      out.push(`| ${SERVER_LABEL[server]} | ${ratioText(http)} | ${cell((r) => r.valid, 1)} | ${cell((r) => r.invalid, 1)} | ${ip.length === 0 ? '—' : `${fmt(median(ratios), 2)}${range(ratios)}`} | ${cell((r) => r.ideal, 1)} | ${cell((r) => r.valid / r.ideal, 2)} |`)
+    }
+    out.push('')
+  }
+
+  if (SERVERS.includes('ideal') && SCENARIOS.includes('cold')) {
+    out.push('### Distance to the ideal floor', '')
+    out.push('The ideal floor is bare Fastify plus a hand-written one-shot `crypto.verify` of the same token in the handler (split, parse header and payload, check `alg`, verify; no library, no cache, no claim checks): what any RS256 verifier must spend on a new token. Each server\'s CPU/req ÷ the floor\'s, same round (1.00 = at the limit).', '')
+    out.push('| scenario | server | × the floor\'s CPU/req |', '|---|---|---:|')
+    for (const scenario of ['cold', 'invalid'].filter((x) => SCENARIOS.includes(x))) {
+      for (const server of SERVERS.filter((x) => x !== 'bare' && x !== 'ideal' && measured(x, scenario))) {
+        out.push(`| ${SCENARIO_LABEL[scenario]} | ${SERVER_LABEL[server]} | ${ratioText(perRound(server, scenario, 'ideal', scenario))} |`)
+      }
+    }
+    out.push('')
+  }
+
+  if (SERVERS.includes('baseline')) {
+    out.push('### Before and after, same rounds', '')
+    out.push(`The baseline (${env.source.split('baseline: ')[1]}) ÷ the working tree, CPU/req per round, then the median (above 1.00: the working tree is cheaper).`, '')
+    out.push('| scenario | baseline µs/req | working tree µs/req | baseline ÷ working tree |', '|---|---:|---:|---:|')
+    for (const scenario of SCENARIOS) {
+      const before = median(get('baseline', scenario).map((s) => s.cpuUsPerReq))
+      const after = median(get('plugin', scenario).map((s) => s.cpuUsPerReq))
+      out.push(`| ${SCENARIO_LABEL[scenario]} | ${fmt(before, 1)} | ${fmt(after, 1)} | ${ratioText(perRound('baseline', scenario, 'plugin', scenario))} |`)
+    }
+    out.push('')
+  }
+
   const rsaRps = median(rsa.map((r) => r.rps))
   const rsaCpu = median(rsa.map((r) => r.cpuUsPerVerify))
   out.push('### RS256 with node:crypto alone, and the composite cold limit', '')
@@ -415,12 +508,12 @@ function buildReport (ctx) {
     out.push('')
   }
 
-  if (memory) {
-    out.push('### Memory: fastify-griddy-auth server, default cache (1000 tokens)', '')
-    out.push(`- ${fmt(memory.tokens)} distinct valid tokens verified (${fmt(memory.requests)} requests, ${fmt(memory.non2xx)} non-2xx)`)
-    out.push(`- RSS after GC before: ${fmt(memory.rssBeforeMb, 1)} MB; right after: ${fmt(memory.rssAfterMb, 1)} MB (peak seen ${fmt(memory.rssPeakMb, 1)} MB); after GC: ${fmt(memory.rssAfterGcMb, 1)} MB`)
-    out.push(`- RSS along the way: ${memory.checkpoints.map((c) => `${fmt(c.rssMb, 1)} MB after ${fmt(c.tokens)}`).join(', ')}`)
-    out.push(`- **growth: ${fmt(memory.rssAfterMb - memory.rssBeforeMb, 1)} MB** (${fmt(memory.rssAfterGcMb - memory.rssBeforeMb, 1)} MB after GC); heap used after GC: ${fmt(memory.heapBeforeMb, 1)} → ${fmt(memory.heapAfterGcMb, 1)} MB`)
+  for (const m of memory) {
+    out.push(`### Memory: ${SERVER_LABEL[m.kind]} server, default cache (1000 tokens)`, '')
+    out.push(`- ${fmt(m.tokens)} distinct tokens verified, valid and invalid alternating (${fmt(m.requests)} requests, ${fmt(m.non2xx)} non-2xx: the invalid half)`)
+    out.push(`- RSS after GC before: ${fmt(m.rssBeforeMb, 1)} MB; right after: ${fmt(m.rssAfterMb, 1)} MB (peak seen ${fmt(m.rssPeakMb, 1)} MB); after GC: ${fmt(m.rssAfterGcMb, 1)} MB`)
+    out.push(`- RSS along the way: ${m.checkpoints.map((c) => `${fmt(c.rssMb, 1)} MB after ${fmt(c.tokens)}`).join(', ')}`)
+    out.push(`- **growth: ${fmt(m.rssAfterMb - m.rssBeforeMb, 1)} MB** (${fmt(m.rssAfterGcMb - m.rssBeforeMb, 1)} MB after GC); heap used after GC: ${fmt(m.heapBeforeMb, 1)} → ${fmt(m.heapAfterGcMb, 1)} MB`)
     out.push('')
   }
 
@@ -432,14 +525,18 @@ function buildReport (ctx) {
   const cold = row('plugin', 'cold')
   const jcold = row('jwks', 'cold')
   const inv = row('plugin', 'invalid')
-  if (hot) t('hot ≥ 0.85 of bare', `${fmt(hot.rpsRatio, 2)} req/s, ${fmt(hot.cpuRatio, 2)}${hot.cpuRatioRange} CPU`, hot.cpuRatio >= 0.85, 'judged on CPU/req')
-  if (pub) t('public ≥ 0.95 of bare', `${fmt(pub.rpsRatio, 2)} req/s, ${fmt(pub.cpuRatio, 2)}${pub.cpuRatioRange} CPU`, pub.cpuRatio >= 0.95, 'judged on CPU/req')
-  if (cold) t('cold ≥ 0.85 of composite', `${fmt(cold.compositeRps, 2)} req/s, ${fmt(cold.compositeCpu, 2)} CPU`, cold.compositeCpu >= 0.85, 'judged on CPU/req')
-  if (cold && jcold) t('cold ahead of fastify-jwt-jwks', `${fmt(cold.cpuUs, 1)} vs ${fmt(jcold.cpuUs, 1)} µs/req; ${fmt(cold.rps)} vs ${fmt(jcold.rps)} req/s`, cold.cpuUs < jcold.cpuUs, 'judged on CPU/req')
-  if (cold && inv) t('invalid no costlier than cold', `${fmt(inv.cpuUs, 1)} vs ${fmt(cold.cpuUs, 1)} µs/req`, inv.cpuUs <= cold.cpuUs * 1.02, 'CPU/req, 2% noise allowance')
+  if (hot) t('hot ≥ 0.95 of bare', `${fmt(hot.rpsRatio, 2)} req/s, ${fmt(hot.cpuRatio, 2)}${hot.cpuRatioRange} CPU`, hot.cpuRatio >= 0.95, 'judged on CPU/req')
+  if (pub) t('public ≥ 0.97 of bare', `${fmt(pub.rpsRatio, 2)} req/s, ${fmt(pub.cpuRatio, 2)}${pub.cpuRatioRange} CPU`, pub.cpuRatio >= 0.97, 'judged on CPU/req')
+  const vsJwks = perRound('jwks', 'cold', 'plugin', 'cold')
+  if (cold && jcold && vsJwks) t('cold ≥ 1.1× cheaper than fastify-jwt-jwks', `${ratioText(vsJwks)}× (${fmt(cold.cpuUs, 1)} vs ${fmt(jcold.cpuUs, 1)} µs/req)`, vsJwks.value >= 1.1, 'its CPU/req ÷ ours, same round')
+  const invCold = perRound('plugin', 'invalid', 'plugin', 'cold')
+  if (cold && inv && invCold) t('invalid no costlier than cold (HTTP)', `${ratioText(invCold)} (${fmt(inv.cpuUs, 1)} vs ${fmt(cold.cpuUs, 1)} µs/req)`, invCold.value <= 1.02, 'CPU/req, same round; 2% noise allowance')
+  const ip = inProcess.filter((r) => r.server === 'plugin')
+  if (ip.length > 0) t('bad signature ≤ 1.1× a new valid token (in process)', `${fmt(median(ip.map((r) => r.ratio)), 2)}${range(ip.map((r) => r.ratio))}`, median(ip.map((r) => r.ratio)) <= 1.1, 'CPU per verification, interleaved batches')
   const sessionsHot = sessionsRatio('hot')
   if (sessionsHot) t('hot with sessions ≥ 0.9 of sessions off', `${fmt(sessionsHot.rps, 2)} req/s, ${fmt(sessionsHot.cpu, 2)}${sessionsHot.cpuRange} CPU`, sessionsHot.cpu >= 0.9, 'judged on CPU/req, same round')
-  if (memory) t('RSS growth after 100k tokens < 60 MB', `${fmt(memory.rssAfterMb - memory.rssBeforeMb, 1)} MB (${fmt(memory.tokens)} tokens)`, memory.tokens >= 100000 ? memory.rssAfterMb - memory.rssBeforeMb < 60 : null, memory.tokens >= 100000 ? 'RSS right after the tokens, vs after GC before' : 'fewer than 100k tokens sent (--quick?)')
+  const mem = memory.find((m) => m.kind === 'plugin')
+  if (mem) t('RSS growth after 100k mixed tokens < 40 MB', `${fmt(mem.rssAfterMb - mem.rssBeforeMb, 1)} MB (${fmt(mem.tokens)} tokens)`, mem.tokens >= 100000 ? mem.rssAfterMb - mem.rssBeforeMb < 40 : null, mem.tokens >= 100000 ? 'RSS right after the tokens, vs after GC before' : 'fewer than 100k tokens sent (--quick?)')
   out.push('### Targets (informational, not enforced)', '')
   out.push('| target | measured | | basis |', '|---|---|---|---|', ...targets, '')
 
@@ -492,11 +589,12 @@ async function main () {
   }
 
   const { pluginPath, source } = preparePackage()
+  const baseline = argv.baseline === undefined ? null : buildRef(argv.baseline)
   const fixtures = await ensureFixtures(cfg.tokens, log)
   if (fixtures.generatedSeconds > 0) log(`bench: (token generation is a one-time cost, not counted in the benchmark time: ${fixtures.generatedSeconds.toFixed(0)} s)`)
   const jwks = await startJwks(fixtures.jwks)
   const load = { tool, connections: cfg.connections, threads: plan.loadThreads, cpus: plan.loadCpus }
-  const common = { cpus: plan.serverCpus, jwksUrl: jwks.url, pluginPath, cwd: rootDir }
+  const common = { cpus: plan.serverCpus, jwksUrl: jwks.url, pluginPath, baselinePath: baseline?.pluginPath, cwd: rootDir, keyFile: fixtureFiles.key }
   mkdirSync(resultsDir, { recursive: true })
 
   if (argv.profile) {
@@ -507,7 +605,7 @@ async function main () {
 
   const env = {
     date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
-    source,
+    source: baseline === null ? source : `${source}; baseline: ${baseline.source.replace('--ref', '--baseline')}`,
     cpuModel: osCpus()[0]?.model ?? 'unknown CPU',
     cores: osCpus().length,
     pinning: plan.pinned ? `server and RSA micro-benchmark pinned to core ${plan.serverCpus}, load generator to core(s) ${plan.loadCpus} (taskset)` : 'not pinned (see warnings)',
@@ -518,11 +616,12 @@ async function main () {
 
   const redis = await startRedis(plan.loadCpus)
   if (redis === null) {
-    warn('redis-server is not installed (apt-get install redis-server): the sessions server is not measured')
-    SERVERS.splice(SERVERS.indexOf('sessions'), 1)
+    if (SERVERS.includes('sessions')) {
+      warn('redis-server is not installed (apt-get install redis-server): the sessions server is not measured')
+      SERVERS.splice(SERVERS.indexOf('sessions'), 1)
+    }
   } else {
     common.redisUrl = redis.url
-    common.keyFile = fixtureFiles.key
   }
   log(`bench: starting servers (${SERVERS.join(', ')})`)
   const servers = {}
@@ -551,11 +650,18 @@ async function main () {
 
     const samples = []
     const rsa = []
+    const inProcess = []
+    const pluginServers = SERVERS.filter(isPlugin)
     for (let round = 0; round < cfg.rounds; round++) {
       const shift = Math.round(round * slots.length / cfg.rounds)
       const order = [...slots.slice(shift), ...slots.slice(0, shift)]
       log(`bench: round ${round + 1}/${cfg.rounds}`)
       rsa.push({ round, ...await rsaBench(plan.serverCpus, 1) })
+      for (const server of round % 2 === 0 ? pluginServers : [...pluginServers].reverse()) {
+        const r = await inProcessBench(plan.serverCpus, server === 'baseline' ? baseline.pluginPath : pluginPath, jwks.url, 2)
+        inProcess.push({ round, server, ...r })
+        log(`  in-process ${server.padEnd(8)} valid ${fmt(r.valid, 1)} µs  invalid ${fmt(r.invalid, 1)} µs  ideal ${fmt(r.ideal, 1)} µs  invalid÷valid ${fmt(r.ratio, 2)}`)
+      }
       for (const slot of order) {
         const s = await runSlot(slot, cfg.duration, round)
         samples.push(s)
@@ -566,19 +672,21 @@ async function main () {
       if (s.scenario === 'cold' && s.server !== 'bare' && s.verifPerReq < 0.98) warn(`${s.server} cold round ${s.round + 1}: only ${fmt(s.verifPerReq, 2)} RSA verifications per request (token cache hits?)`)
     }
 
-    let memory = null
+    const memory = []
     if (cfg.memTokens > 0) {
-      log(`bench: memory test (${cfg.memTokens} distinct tokens, fresh plugin server)`)
-      memory = await memoryTest(common, load, cfg.memTokens)
+      for (const kind of pluginServers) {
+        log(`bench: memory test, ${kind} (${cfg.memTokens} distinct tokens, valid and invalid alternating, fresh server)`)
+        memory.push(await memoryTest(kind, common, load, cfg.memTokens))
+      }
     }
     env.loadEnd = loadavg()[0].toFixed(2)
     env.jwksFetches = jwks.requests
-    const report = buildReport({ samples, rsa, memory, env })
+    const report = buildReport({ samples, rsa, inProcess, memory, env })
     const seconds = (performance.now() - started) / 1000
     const text = report + `\n_${seconds.toFixed(0)} s in total (npm run bench${process.argv.slice(2).length ? ' -- ' + process.argv.slice(2).join(' ') : ''})._\n`
     process.stdout.write('\n' + text)
     writeFileSync(join(resultsDir, 'latest.md'), text)
-    writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ cfg, env, samples, rsa, memory, warnings }, null, 2))
+    writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify({ cfg, env, samples, rsa, inProcess, memory, warnings }, null, 2))
     log(`bench: written ${relative(rootDir, join(resultsDir, 'latest.md'))} and latest.json`)
   } finally {
     for (const server of Object.values(servers)) await server.stop()

@@ -5,6 +5,9 @@
 //   jwks     fastify-jwt-jwks: onRequest authenticate + preHandler permission check
 //   sessions fastify-griddy-auth with `sessions: { redis }` (a real Redis, started by run.mjs),
 //            1000 sessions and 100 users ended before the measurements (none of the fixtures')
+//   baseline fastify-griddy-auth as built from another commit (`--baseline REF`): before/after in one run
+//   ideal    the floor: bare Fastify plus a hand-written one-shot crypto.verify of the token in the
+//            handler (split, parse header and payload, check alg, verify; no library, no cache)
 // All three serve GET /api/v1/leagues/ (needs leagues:read) and GET /healthz (public),
 // on 127.0.0.1 only, with the logger off.
 //
@@ -51,7 +54,26 @@ if (config.kind === 'bare') {
     return { userId: user.userId, leagues: [] }
   })
   app.get(config.publicRoute, async () => ({ ok: true }))
-} else if (config.kind === 'plugin' || config.kind === 'sessions') {
+} else if (config.kind === 'ideal') {
+  const { jwk } = JSON.parse(readFileSync(config.keyFile, 'utf8'))
+  const key = crypto.createPublicKey({ key: jwk, format: 'jwk' })
+  const unauthorized = () => Object.assign(new Error('Unauthorized'), { statusCode: 401 })
+  app.get(config.route, async (request) => {
+    const header = request.headers.authorization
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) throw unauthorized()
+    const token = header.slice(7)
+    const first = token.indexOf('.')
+    const last = token.lastIndexOf('.')
+    const jose = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString())
+    const payload = JSON.parse(Buffer.from(token.slice(first + 1, last), 'base64url').toString())
+    if (jose.alg !== 'RS256') throw unauthorized()
+    verifications++ // crypto.verify is not createVerify: counted here
+    if (!crypto.verify('sha256', Buffer.from(token.slice(0, last)), key, Buffer.from(token.slice(last + 1), 'base64url'))) throw unauthorized()
+    if (!grants(payload.permissions, REQUIRED)) throw forbidden()
+    return { userId: payload.sub, leagues: [] }
+  })
+  app.get(config.publicRoute, async () => ({ ok: true }))
+} else if (config.kind === 'plugin' || config.kind === 'sessions' || config.kind === 'baseline') {
   const griddyAuth = require(config.pluginPath)
   const options = { issuer: config.issuer, audience: config.audience, jwksUrl: config.jwksUrl }
   let redis

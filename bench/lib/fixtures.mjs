@@ -51,7 +51,16 @@ export const fixtureFiles = {
   key: join(fixturesDir, 'key.json'),
   hot: join(fixturesDir, 'hot.txt'),
   cold: join(fixturesDir, 'cold.txt'),
-  invalid: join(fixturesDir, 'invalid.txt')
+  invalid: join(fixturesDir, 'invalid.txt'),
+  // valid and invalid alternating, each token once: the memory test's traffic
+  mixed: join(fixturesDir, 'mixed.txt')
+}
+
+/** mixed.txt from cold.txt and invalid.txt (line i: the cold token if i is even, else the invalid one; no token twice). */
+function writeMixed () {
+  const cold = readFileSync(fixtureFiles.cold, 'utf8').split('\n').filter(Boolean)
+  const invalid = readFileSync(fixtureFiles.invalid, 'utf8').split('\n').filter(Boolean)
+  writeFileSync(fixtureFiles.mixed, cold.map((token, i) => i % 2 === 0 ? token : invalid[i]).join('\n') + '\n')
 }
 
 function readMeta () {
@@ -67,8 +76,9 @@ export async function ensureFixtures (count, log = console.log) {
   const now = Math.floor(Date.now() / 1000)
   const meta = readMeta()
   const usable = meta !== null && meta.format === FORMAT && meta.count >= count && meta.exp - now > MIN_REMAINING_S &&
-    Object.values(fixtureFiles).every((file) => existsSync(file))
+    [fixtureFiles.meta, fixtureFiles.key, fixtureFiles.hot, fixtureFiles.cold, fixtureFiles.invalid].every((file) => existsSync(file))
   if (usable) {
+    if (!existsSync(fixtureFiles.mixed)) writeMixed()
     const key = JSON.parse(readFileSync(fixtureFiles.key, 'utf8'))
     return { jwks: { keys: [key.jwk] }, count: meta.count, generatedSeconds: 0 }
   }
@@ -110,6 +120,7 @@ export async function ensureFixtures (count, log = console.log) {
   writeFileSync(fixtureFiles.hot, hot + '\n')
   writeFileSync(fixtureFiles.cold, cold.join('\n') + '\n')
   writeFileSync(fixtureFiles.invalid, invalid.join('\n') + '\n')
+  writeMixed()
   writeFileSync(fixtureFiles.meta, JSON.stringify({ format: FORMAT, kid, count, iat, exp, issuer: ISSUER, audience: AUDIENCE }))
   const generatedSeconds = (performance.now() - started) / 1000
   log(`fixtures: done in ${generatedSeconds.toFixed(1)} s`)

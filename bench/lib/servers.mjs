@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { AUDIENCE, ISSUER, PERMISSION, PUBLIC_ROUTE, ROUTE, benchDir, pinned } from './common.mjs'
 
 /**
- * Starts a server of `kind` ('bare' | 'plugin' | 'jwks' | 'sessions'). `options`: { cpus,
- * jwksUrl, pluginPath, nodeArgs, cwd, redisUrl, keyFile }. Resolves once it listens.
+ * Starts a server of `kind` ('bare' | 'plugin' | 'jwks' | 'sessions' | 'baseline' | 'ideal').
+ * `options`: { cpus, jwksUrl, pluginPath, baselinePath, nodeArgs, cwd, redisUrl, keyFile }.
+ * Resolves once it listens.
  */
 export function startServer (kind, options) {
   const config = JSON.stringify({
@@ -17,7 +18,7 @@ export function startServer (kind, options) {
     publicRoute: PUBLIC_ROUTE,
     permission: PERMISSION,
     jwksUrl: options.jwksUrl,
-    pluginPath: options.pluginPath,
+    pluginPath: kind === 'baseline' ? options.baselinePath : options.pluginPath,
     redisUrl: options.redisUrl,
     keyFile: options.keyFile
   })

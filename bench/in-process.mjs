@@ -1,0 +1,114 @@
+// CPU per verification in one process, with no HTTP around it: a new valid
+// token, a token with a bad signature (a real RSA signature of another
+// token: a full RSA operation, then a mismatch), and the ideal floor (a
+// hand-written one-shot `crypto.verify` of the same token: split, parse the
+// header and payload, verify; no library, no checks). run.mjs starts it
+// pinned to the server core, once per round.
+//
+//   node bench/in-process.mjs <plugin index.cjs> <fixtures dir> <jwks url> [seconds]
+//
+// The plugin gets its keys from `jwksUrl` (the JWKS served by run.mjs), so
+// the key path is the one a real deployment runs. Valid and invalid batches
+// alternate (interleaved in time: the machine's noise falls on both), every
+// token is used once (no token cache hit), and each batch is timed with the
+// process's own CPU clock. Prints `BENCH_JSON { valid, invalid, ideal, ratio, ... }`.
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+
+const [pluginPath, fixtures, jwksUrl, secondsArg] = process.argv.slice(2)
+const seconds = Number(secondsArg ?? 2)
+const require = createRequire(import.meta.url)
+const Fastify = require('fastify')
+const griddyAuth = require(pluginPath)
+const meta = JSON.parse(readFileSync(join(fixtures, 'meta.json'), 'utf8'))
+const { jwk } = JSON.parse(readFileSync(join(fixtures, 'key.json'), 'utf8'))
+// The first 8 MB of each file (~11k tokens): more than a few seconds can use, read in a blink.
+function lines (name) {
+  const buffer = Buffer.alloc(8 * 2 ** 20)
+  const fd = openSync(join(fixtures, name), 'r')
+  const size = readSync(fd, buffer, 0, buffer.length, 0)
+  closeSync(fd)
+  const text = buffer.subarray(0, size).toString('utf8')
+  return text.slice(0, text.lastIndexOf('\n')).split('\n')
+}
+const valid = lines('cold.txt')
+const invalid = lines('invalid.txt')
+
+const app = Fastify({ logger: false })
+await app.register(griddyAuth, { issuer: meta.issuer, audience: meta.audience, jwksUrl })
+await app.ready()
+const { verify } = app.griddyAuth
+
+/** The floor: what any RS256 verifier must do for this token, written by hand. */
+const key = createPublicKey({ key: jwk, format: 'jwk' })
+function ideal (token) {
+  const first = token.indexOf('.')
+  const last = token.lastIndexOf('.')
+  const header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString())
+  const payload = JSON.parse(Buffer.from(token.slice(first + 1, last), 'base64url').toString())
+  if (header.alg !== 'RS256') throw new Error('alg')
+  const ok = cryptoVerify('sha256', Buffer.from(token.slice(0, last)), key, Buffer.from(token.slice(last + 1), 'base64url'))
+  return ok ? payload : null
+}
+
+let next = { valid: 0, invalid: 0, ideal: 0 }
+const take = (kind, list) => list[next[kind]++ % list.length]
+
+const batch = 100
+async function runBatch (kind) {
+  const before = process.cpuUsage()
+  if (kind === 'valid') {
+    for (let i = 0; i < batch; i++) await verify(take('valid', valid))
+  } else if (kind === 'invalid') {
+    for (let i = 0; i < batch; i++) {
+      try {
+        await verify(take('invalid', invalid))
+        throw new Error('in-process: a bad-signature token was accepted')
+      } catch (err) {
+        if (err.code !== 'GRIDDY_AUTH_SIGNATURE') throw err
+      }
+    }
+  } else {
+    for (let i = 0; i < batch; i++) ideal(take('ideal', valid))
+  }
+  const cpu = process.cpuUsage(before)
+  return (cpu.user + cpu.system) / batch
+}
+
+// Warm-up: the key is fetched once, the code is optimised.
+for (let i = 0; i < 10; i++) for (const kind of ['valid', 'invalid', 'ideal']) await runBatch(kind)
+next = { valid: 0, invalid: 0, ideal: 0 }
+
+const samples = { valid: [], invalid: [], ideal: [] }
+const ratios = []
+const end = performance.now() + seconds * 1000
+let round = 0
+while (performance.now() < end) {
+  // Rotate the order, so neither kind always follows the other.
+  const order = round++ % 2 === 0 ? ['valid', 'invalid', 'ideal'] : ['invalid', 'valid', 'ideal']
+  const got = {}
+  for (const kind of order) {
+    got[kind] = await runBatch(kind)
+    samples[kind].push(got[kind])
+  }
+  ratios.push(got.invalid / got.valid)
+}
+await app.close()
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+process.stdout.write('BENCH_JSON ' + JSON.stringify({
+  valid: median(samples.valid),
+  invalid: median(samples.invalid),
+  ideal: median(samples.ideal),
+  ratio: median(ratios),
+  ratioMin: Math.min(...ratios),
+  ratioMax: Math.max(...ratios),
+  batches: ratios.length,
+  perBatch: batch
+}) + '\n')
