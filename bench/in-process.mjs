@@ -56,20 +56,18 @@ function ideal (token) {
 let next = { valid: 0, invalid: 0, ideal: 0 }
 const take = (kind, list) => list[next[kind]++ % list.length]
 
+const accepted = () => { throw new Error('in-process: a bad-signature token was accepted') }
+const refused = (err) => { if (err.code !== 'GRIDDY_AUTH_SIGNATURE') throw err }
+
 const batch = 100
 async function runBatch (kind) {
   const before = process.cpuUsage()
   if (kind === 'valid') {
     for (let i = 0; i < batch; i++) await verify(take('valid', valid))
   } else if (kind === 'invalid') {
-    for (let i = 0; i < batch; i++) {
-      try {
-        await verify(take('invalid', invalid))
-        throw new Error('in-process: a bad-signature token was accepted')
-      } catch (err) {
-        if (err.code !== 'GRIDDY_AUTH_SIGNATURE') throw err
-      }
-    }
+    // The refusal is taken as a rejection handler, not awaited in a try: a caller's own
+    // rethrow at the await (a throw costs V8 a stack walk) is not the plugin's cost.
+    for (let i = 0; i < batch; i++) await verify(take('invalid', invalid)).then(accepted, refused)
   } else {
     for (let i = 0; i < batch; i++) ideal(take('ideal', valid))
   }

@@ -8,7 +8,7 @@ import fp from 'fastify-plugin'
 import { resolveOptions, type GriddyAuthOptions } from './options'
 import { createKeyResolver } from './keys/resolver'
 import { registerSignatureVerifier } from './signature'
-import { createAuthenticator } from './authenticator'
+import { createAuthenticator, unwrap, type Outcome } from './authenticator'
 import { compilePermissionsClaim } from './permissions-claim'
 import { GriddyAuthError } from './errors'
 import { readBearer, sentTwice } from './bearer'
@@ -38,25 +38,24 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const sessions = options.sessions === undefined ? undefined : setUpSessions(fastify, options.sessions)
   const authenticator = createAuthenticator(options, verifySignature, compilePermissionsClaim(options.permissionsClaim, log), sessions)
 
-  /** The caller's context from the `Authorization` header; throws/rejects with a GriddyAuthError. */
-  function authenticateRequest (request: FastifyRequest): AuthContext | Promise<AuthContext> {
+  /** The caller's context from the `Authorization` header, or the refusal (never thrown: see Outcome). */
+  function authenticateRequest (request: FastifyRequest): Outcome | Promise<Outcome> {
     const header = request.headers.authorization
-    if (header !== undefined && sentTwice(request.raw.rawHeaders)) throw authenticator.error('GRIDDY_AUTH_BAD_HEADER')
+    if (header !== undefined && sentTwice(request.raw.rawHeaders)) return authenticator.error('GRIDDY_AUTH_BAD_HEADER')
     // The canonical header of a token verified before skips the header parse:
     // the cache holds only exact tokens that passed every check, so a hit on
     // what follows "Bearer " is exactly what readBearer would have returned.
     if (typeof header === 'string' && header.startsWith('Bearer ')) {
       const candidate = header.slice(7)
-      const context = authenticator.cached(candidate)
-      if (context !== undefined) return context
+      const hit = authenticator.cached(candidate)
+      if (hit !== undefined) return hit
       const token = readBearer(header)
-      if (typeof token !== 'string') throw authenticator.error(token.code)
+      if (typeof token !== 'string') return authenticator.error(token.code)
       // The same string the cache just missed: it is not asked twice.
       return token.length === candidate.length ? authenticator.verifyUncached(token) : authenticator.authenticate(token)
     }
     const token = readBearer(header)
-    if (typeof token !== 'string') throw authenticator.error(token.code)
-    return authenticator.authenticate(token)
+    return typeof token === 'string' ? authenticator.authenticate(token) : authenticator.error(token.code)
   }
 
   /** One info line per failure: its code and the route pattern, never the token. */
@@ -70,9 +69,10 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     return authenticator.error({ code: 'GRIDDY_AUTH_FORBIDDEN', required })
   }
 
-  function admit (request: FastifyRequest, context: AuthContext, required: readonly string[], done: HookDone): void {
-    request.auth = context
-    if (grants(context.permissions, required)) return done()
+  function settle (request: FastifyRequest, outcome: Outcome, required: readonly string[], done: HookDone): void {
+    if (outcome instanceof GriddyAuthError) return refuse(request, outcome, done)
+    request.auth = outcome
+    if (grants(outcome.permissions, required)) return done()
     refuse(request, forbidden(required), done)
   }
 
@@ -94,17 +94,17 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     }
     if (isCorsPreflight(request)) return done()
 
-    let result: AuthContext | Promise<AuthContext>
+    let result: Outcome | Promise<Outcome>
     try {
       result = authenticateRequest(request)
     } catch (err) {
-      return refuse(request, err, done)
+      return refuse(request, err, done) // a bug (a sessions store that throws): an error, never a hang
     }
     // A cached token answers synchronously: closures are made only for the async path.
     if (result instanceof Promise) {
-      result.then((context) => admit(request, context, policy.required, done), (err: unknown) => refuse(request, err, done))
+      result.then((outcome) => settle(request, outcome, policy.required, done), (err: unknown) => refuse(request, err, done))
     } else {
-      admit(request, result, policy.required, done)
+      settle(request, result, policy.required, done)
     }
   }
 
@@ -115,7 +115,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     }
     const required = parseRequirement(permissions, 'request.authorize() permissions', false)
     try {
-      this.auth ??= await authenticateRequest(this)
+      this.auth ??= unwrap(await authenticateRequest(this))
       if (!grants(this.auth.permissions, required)) throw forbidden(required)
       return this.auth
     } catch (err) {
@@ -127,7 +127,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
   const decorator: GriddyAuthDecorator = Object.freeze({
     async verify (token: string): Promise<AuthContext> {
       if (typeof token !== 'string') throw authenticator.error('GRIDDY_AUTH_MALFORMED')
-      return await authenticator.authenticate(token)
+      return unwrap(await authenticator.authenticate(token))
     },
     endSession: sessions?.endSession ?? sessionsNotConfigured('endSession'),
     endUserSessions: sessions?.endUserSessions ?? sessionsNotConfigured('endUserSessions')

@@ -139,6 +139,9 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
       jwtSign: 'griddyAuthJwtSign',
       decoratorName: 'griddyAuthUser',
       decode: { complete: true },
+      // Its messages never leave this module (only the code does): a constant
+      // spares util.format of fast-jwt's message on every refused token.
+      messages: { authorizationTokenInvalid: 'invalid token' },
       verify: {
         algorithms: ['RS256'],
         cache: false,
