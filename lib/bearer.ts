@@ -29,7 +29,8 @@ export function sentTwice (rawHeaders: readonly string[]): boolean {
   let seen = false
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
-    if (name.length === 13 && name.toLowerCase() === 'authorization') {
+    // The two spellings clients send are compared first: toLowerCase goes through ICU.
+    if (name.length === 13 && (name === 'authorization' || name === 'Authorization' || name.toLowerCase() === 'authorization')) {
       if (seen) return true
       seen = true
     }
