@@ -94,12 +94,9 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     }
     if (isCorsPreflight(request)) return done()
 
-    let result: Outcome | Promise<Outcome>
-    try {
-      result = authenticateRequest(request)
-    } catch (err) {
-      return refuse(request, err, done) // a bug (a sessions store that throws): an error, never a hang
-    }
+    // Refusals are values; anything thrown here would be a bug, which Fastify's
+    // hook runner answers as an error (never a hang).
+    const result = authenticateRequest(request)
     // A cached token answers synchronously: closures are made only for the async path.
     if (result instanceof Promise) {
       result.then((outcome) => settle(request, outcome, policy.required, done), (err: unknown) => refuse(request, err, done))

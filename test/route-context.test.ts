@@ -7,9 +7,9 @@
  * still works through `request.routeOptions`, only without the drop.
  */
 import t, { type Test } from 'tap'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import griddyAuth from '../lib/index'
-import { resetRouteContextSymbol } from '../lib/route-context'
+import { configOf, dropHook, resetRouteContextSymbol } from '../lib/route-context'
 import { createTestIssuer, type TestIssuer } from '../lib/testing/index'
 
 let issuer: TestIssuer
@@ -111,4 +111,26 @@ t.test('the symbol is looked up again on a fresh start: Fastify\'s is found', as
   const app = await build(t, layouts[0]!, [])
   t.equal((await app.inject('/public')).statusCode, 200)
   t.notOk(preParsingOf(app, 'GET', '/public').includes(hookName), 'found and used: the hook was dropped')
+})
+
+t.test('requests whose context is not what the plugin expects: routeOptions, and only the plugin\'s own hook ever dropped', async (t) => {
+  t.teardown(() => resetRouteContextSymbol())
+  const config = { url: '/fallback', method: 'GET' }
+  // [name, the request's own part, where its config comes from, the hook list lengths left after dropHook]
+  const cases: Array<[string, () => object, string, number[]]> = [
+    ['no such symbol on the request', () => ({}), 'routeOptions', []],
+    ['the symbol, without a config', () => ({ [Symbol('fastify.context')]: { preParsing: [function griddyAuthAuthenticate () {}] } }), 'routeOptions', [1]],
+    ['the symbol, with no context at all', () => ({ [Symbol('fastify.context')]: undefined }), 'routeOptions', []],
+    ['a context whose preParsing list is already empty (null)', () => ({ [Symbol('fastify.context')]: { config, preParsing: null } }), 'the context', []],
+    ['a context whose hooks are all the app\'s', () => ({ [Symbol('fastify.context')]: { config, preParsing: [function appHook () {}] } }), 'the context', [1]],
+    ['a context holding the hook unbound', () => ({ [Symbol('fastify.context')]: { config, preParsing: [function griddyAuthAuthenticate () {}] } }), 'the context', []]
+  ]
+  for (const [name, make, source, left] of cases) {
+    resetRouteContextSymbol() // looked up on this request, as on a first request
+    const request = Object.assign(make(), { routeOptions: { config: source === 'the context' ? {} : config } }) as unknown as FastifyRequest
+    t.equal(configOf(request), config, `${name}: the config comes from ${source}`)
+    dropHook(request, hookName)
+    const kept = Object.getOwnPropertySymbols(request).map((symbol) => (request as unknown as Record<symbol, { preParsing?: unknown[] } | undefined>)[symbol]?.preParsing?.length)
+    t.same(kept.filter((length) => length !== undefined), left, `${name}: hook lists left`)
+  }
 })
