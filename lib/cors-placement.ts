@@ -18,6 +18,7 @@
  * test/cors.test.ts fails then, so an upgrade cannot lose it unnoticed.
  */
 import type { FastifyInstance } from 'fastify'
+import { fastifySymbol } from './fastify-symbol'
 
 /** Hook phases that run after the plugin's `preParsing` authentication has answered. */
 const tooLate = ['preValidation', 'preHandler', 'preSerialization'] as const
@@ -28,12 +29,10 @@ type Hooks = Readonly<Record<typeof tooLate[number] | 'preParsing', readonly unk
 const noHooks: Hooks = { preParsing: [], preValidation: [], preHandler: [], preSerialization: [] }
 
 function hooksOf (instance: FastifyInstance): Hooks {
-  for (let level: object | null = instance; level !== null; level = Object.getPrototypeOf(level)) {
-    const symbol = Object.getOwnPropertySymbols(level).find((s) => s.description === 'fastify.hooks')
-    if (symbol !== undefined) return (instance as unknown as Record<symbol, Hooks>)[symbol] as Hooks
-  }
-  /* c8 ignore next 2 */
-  return noHooks // only with a Fastify that no longer has the symbol: nothing to check (see above)
+  const symbol = fastifySymbol(instance, 'fastify.hooks')
+  /* c8 ignore next -- only with a Fastify that no longer has the symbol: nothing to check (see above) */
+  if (symbol === undefined) return noHooks
+  return (instance as unknown as Record<symbol, Hooks>)[symbol] as Hooks
 }
 
 function isCorsHook (fn: unknown): boolean {

@@ -89,7 +89,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: GriddyAuthOptions):
     const policy = policyOf(config)
     if (policy.public) {
       // Nothing to do on this route, ever: later requests skip the hook altogether.
-      dropHook(request, 'griddyAuthAuthenticate')
+      dropHook(request, authenticationHook.name)
       return done()
     }
     if (isCorsPreflight(request)) return done()

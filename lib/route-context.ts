@@ -4,8 +4,8 @@
  * Fastify's public way to read a route's config at request time is
  * `request.routeOptions`, a getter that builds a new twelve-property object
  * on every call; for the plugin, on every request. Fastify keeps the route
- * context on the request under its `fastify.context` symbol (Fastify 4 and
- * 5), and the plugin reads `config` there. The same context holds the
+ * context on the request under its `fastify.context` symbol
+ * (fastify-symbol.ts), and the plugin reads `config` there. The same context holds the
  * route's `preParsing` hooks, which is what lets a public route stop paying
  * for the plugin's hook (`dropHook`).
  *
@@ -14,6 +14,7 @@
  * correct, only slower. test/route-context.test.ts pins both paths.
  */
 import type { FastifyRequest } from 'fastify'
+import { fastifySymbol } from './fastify-symbol'
 
 /** What the plugin reads and writes of Fastify's route context. */
 interface RouteContext {
@@ -25,7 +26,7 @@ interface RouteContext {
 let kContext: symbol | null | undefined
 
 function contextSymbol (request: FastifyRequest): symbol | null {
-  kContext = Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ?? null
+  kContext = fastifySymbol(request, 'fastify.context') ?? null
   return kContext
 }
 

@@ -85,6 +85,24 @@ const algorithm: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_ALGORITHM' })
 const unknownKey: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_UNKNOWN_KEY' })
 const malformed: Rejection = Object.freeze({ code: 'GRIDDY_AUTH_MALFORMED' })
 
+/**
+ * Runs `work` (the synchronous part of a call into @fastify/jwt) with
+ * `Error.stackTraceLimit` at 0, restored before anything else runs. Every
+ * refusal makes fast-jwt build a TokenError and @fastify/jwt wrap it in a
+ * FastifyError: two stack traces nobody reads (only the code leaves this
+ * module), which made a forged token dearer to refuse than a valid one to
+ * accept.
+ */
+function withoutStackTraces (work: () => void): void {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    work()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 export function isRejection<T extends object> (value: T | Rejection): value is Rejection {
   return (value as Rejection).code !== undefined
 }
@@ -101,17 +119,6 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
     done(null, found.pem)
   }
 
-  /** `answer` after an asynchronous key lookup: @fastify/jwt resumes in it, so the stacks are skipped here too. */
-  function answerLater (call: VerifyCall, found: SigningKey | Rejection, done: SecretDone): void {
-    const limit = Error.stackTraceLimit
-    Error.stackTraceLimit = 0
-    try {
-      answer(call, found, done)
-    } finally {
-      Error.stackTraceLimit = limit
-    }
-  }
-
   // Called by @fastify/jwt with the decoded token: the shape is good.
   function secret (call: VerifyCall, decoded: UnverifiedToken, done: SecretDone): void {
     call.key = null
@@ -119,7 +126,8 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
     if (alg !== 'RS256') return answer(call, algorithm, done)
     if (typeof kid !== 'string' || kid.length === 0) return answer(call, unknownKey, done)
     const found = chooseKey(decoded)
-    if (found instanceof Promise) found.then((key) => answerLater(call, key, done), done)
+    // @fastify/jwt resumes inside answer(): its stacks are skipped there too.
+    if (found instanceof Promise) found.then((key) => { withoutStackTraces(() => { answer(call, key, done) }) }, done)
     else answer(call, found, done)
   }
 
@@ -160,23 +168,13 @@ export async function registerSignatureVerifier (fastify: FastifyInstance, choos
   const verify = requestVerify
   return (token) => new Promise((resolve) => {
     const call: VerifyCall = { [kToken]: token }
-    // Every refusal makes fast-jwt build a TokenError and @fastify/jwt wrap it
-    // in a FastifyError: two stack traces that nobody reads (neither error
-    // leaves this module, only its code does), and capturing them made a
-    // forged token dearer to refuse than a valid one to accept. Only the
-    // synchronous work inside @fastify/jwt runs with the limit at 0; it is
-    // restored before anything else runs.
-    const limit = Error.stackTraceLimit
-    Error.stackTraceLimit = 0
-    try {
+    withoutStackTraces(() => {
       verify.call(call, undefined, (err, claims) => {
         if (err === null) resolve({ claims: claims as Record<string, unknown>, key: call.key as SigningKey })
         else if (call.rejection !== undefined) resolve(call.rejection)
         else if (call.key === undefined) resolve(malformed) // failed in decoding, before any key was asked for
         else resolve({ code: codeOfJwtError(err as { code?: unknown }) })
       })
-    } finally {
-      Error.stackTraceLimit = limit
-    }
+    })
   })
 }
